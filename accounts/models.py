@@ -1,0 +1,1 @@
+"""Accounts, product users, events, rollups, deals and ingestion (DESIGN.md)."""

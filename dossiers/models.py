@@ -1,0 +1,1 @@
+"""The rep's pages own no tables: they are assembled from the other apps."""

@@ -1,0 +1,1 @@
+"""Post-deal feedback, monthly reports and outbound webhooks (DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Plays and stored play matches (DESIGN.md)."""

@@ -1,0 +1,51 @@
+"""The Celery app: queue names, routing and the beat schedule, declared in one place.
+
+Tasks follow STYLE.md: ids as arguments, idempotent, ``acks_late`` (set globally in
+settings) and bounded retries. There is no result backend; work reports through
+``pls_portal.Job`` rows.
+"""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pls_portal.settings")
+
+app = Celery("pls_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Queue names. A worker started without -Q consumes all of them (the demo does);
+# production can give ingestion and scoring their own workers.
+QUEUE_DEFAULT = "default"
+QUEUE_INGEST = "ingest"
+QUEUE_SCORING = "scoring"
+QUEUE_MAINTENANCE = "maintenance"
+QUEUES = (QUEUE_DEFAULT, QUEUE_INGEST, QUEUE_SCORING, QUEUE_MAINTENANCE)
+
+app.conf.task_queues = tuple(Queue(name) for name in QUEUES)
+app.conf.task_default_queue = QUEUE_DEFAULT
+app.conf.task_routes = {
+    "accounts.tasks.*": {"queue": QUEUE_INGEST},
+    "scoring.tasks.*": {"queue": QUEUE_SCORING},
+    "pls_portal.tasks.*": {"queue": QUEUE_MAINTENANCE},
+}
+
+# Retry policy shared by every task: a lost database or broker connection is worth a
+# few tries with backoff; anything else is a bug and fails the job.
+TASK_RETRY_OPTIONS = {
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+app.conf.beat_schedule = {
+    "maintenance-nightly": {
+        "task": "pls_portal.tasks.maintenance_run_scheduled",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
+app.autodiscover_tasks()

@@ -1,0 +1,76 @@
+"""Run web + Celery worker + beat together in the foreground; Ctrl-C stops all three."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from pls_portal.demo import DEMO_LOGINS
+
+
+class Command(BaseCommand):
+    help = "Start the web server, a Celery worker and Celery beat together (the demo)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        python = sys.executable
+        schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
+        commands = {
+            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            "worker": [
+                python, "-m", "celery", "-A", "pls_portal", "worker",
+                "--loglevel=INFO", "--concurrency=2", "--hostname=demo@%h",
+            ],
+            "beat": [
+                python, "-m", "celery", "-A", "pls_portal", "beat",
+                "--loglevel=INFO", f"--schedule={schedule}",
+            ],
+        }  # fmt: skip
+        # Fixed argument lists built above from sys.executable: no shell, no user input.
+        procs = {
+            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR)  # noqa: S603
+            for name, cmd in commands.items()
+        }
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"\nPLS Portal is starting at {url}"))
+        self.stdout.write("Log in as:")
+        for login in DEMO_LOGINS:
+            self.stdout.write(f"  {login.label:<6} {login.username:<8} password: {login.password}")
+        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
+
+        try:
+            exit_code = self._wait_for_first_exit(procs)
+        except KeyboardInterrupt:
+            exit_code = 0
+        finally:
+            self._stop(procs)
+        if exit_code:
+            sys.exit(exit_code)
+
+    def _wait_for_first_exit(self, procs: dict[str, subprocess.Popen]) -> int:
+        """Block until one of the processes ends; the demo is useless without any of them."""
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {proc.returncode}; stopping.")
+                    return proc.returncode or 1
+            time.sleep(0.5)
+
+    def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.stdout.write("Stopped web, worker and beat.")
