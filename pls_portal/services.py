@@ -90,8 +90,9 @@ def job_finish(*, job_id: int, message: str = "Done", result: dict | None = None
     now = timezone.now()
     Job.objects.filter(pk=job_id).exclude(state__in=Job.FINISHED_STATES).update(
         state=Job.State.DONE,
-        # A job that never knew its size ends as 100 % of what it did.
+        # A finished job shows a full bar; what it did in detail is in message and result.
         total=models.functions.Coalesce("total", "done"),
+        done=models.functions.Coalesce("total", "done"),
         message=_clip(message),
         result=result or {},
         finished_at=now,

@@ -1,0 +1,59 @@
+import pytest
+from django.db import connection
+
+from tests.factories import UserFactory
+
+ROLES = ("ae", "sdr", "pm", "admin")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need one backend are deselected on the other."""
+    vendor = connection.vendor
+    keep, drop = [], []
+    for item in items:
+        if item.get_closest_marker("postgres_only") and vendor != "postgresql":
+            drop.append(item)
+        elif item.get_closest_marker("sqlite_only") and vendor != "sqlite":
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def ae(db):
+    return UserFactory(username="alex", ae=True)
+
+
+@pytest.fixture
+def sdr(db):
+    return UserFactory(username="sam", sdr=True)
+
+
+@pytest.fixture
+def pm(db):
+    return UserFactory(username="priya", pm=True)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", admin=True)
+
+
+@pytest.fixture
+def users(ae, sdr, pm, admin_user):
+    """One staff user per role and rep type, keyed like the role × URL matrix."""
+    return {"ae": ae, "sdr": sdr, "pm": pm, "admin": admin_user}
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in as a user (bypasses the login form and its lockout)."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login

@@ -1,0 +1,119 @@
+"""The role × URL matrix, generated from the URLconf.
+
+Every URL pattern must have a row here; a new URL without one fails
+``test_every_url_pattern_has_a_row_in_the_matrix``. Statuses are for GET: 200 the page,
+302 a redirect (anonymous → login), 403 wrong role, 404 not yours, 405 POST-only.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from pls_portal.models import Job
+from pls_portal.permissions import allowed_roles
+from tests.factories import JobFactory
+
+ANON = "anonymous"
+COLUMNS = (ANON, "ae", "sdr", "pm", "admin")
+
+# url name: expected status per column (anonymous, ae, sdr, pm, admin)
+MATRIX = {
+    "home": (302, 302, 302, 302, 302),
+    "login": (200, 302, 302, 302, 302),
+    "logout": (405, 405, 405, 405, 405),
+    "logged_out": (200, 200, 200, 200, 200),
+    "healthz": (200, 200, 200, 200, 200),
+    "jobs": (302, 403, 403, 403, 200),
+    "maintenance_start": (405, 405, 405, 405, 405),
+    "job_detail": (302, 404, 404, 404, 200),
+    "dossiers:queue": (302, 200, 200, 403, 200),
+    "scoring:rules": (302, 403, 403, 200, 200),
+    "feedback:report": (302, 403, 403, 200, 200),
+    "feedback:metrics": (302, 403, 403, 200, 200),
+    "playbooks:plays": (302, 403, 403, 200, 200),
+    "accounts:tracking_plan": (302, 403, 403, 403, 200),
+}
+
+# POST-only actions: expected status of a POST per column.
+POST_MATRIX = {
+    "maintenance_start": (302, 403, 403, 403, 302),
+}
+
+# Public by design: everything else must declare its roles with a permissions decorator.
+PUBLIC = {"home", "login", "logout", "logged_out", "healthz"}
+
+
+def _project_patterns(resolver=None, namespace=""):
+    """(url name, pattern) of every named project URL; Django admin has its own checks."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name == "admin":
+                continue
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _project_patterns(entry, ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", entry
+
+
+def test_every_url_pattern_has_a_row_in_the_matrix():
+    names = {name for name, _ in _project_patterns()}
+    assert names == set(MATRIX), "add the new URL to MATRIX with its expected statuses"
+
+
+def test_every_non_public_view_declares_its_roles():
+    for name, pattern in _project_patterns():
+        roles = allowed_roles(pattern.callback)
+        if name in PUBLIC:
+            assert roles is None, name
+        else:
+            assert roles, f"{name} has no role decorator"
+
+
+def _url(name, job):
+    return reverse(name, kwargs={"job_id": job.pk}) if name == "job_detail" else reverse(name)
+
+
+@pytest.fixture
+def someone_elses_job(db):
+    return JobFactory(created_by=None)
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_get_status_by_role(client, users, someone_elses_job, name, column):
+    if column != ANON:
+        client.force_login(users[column])
+    response = client.get(_url(name, someone_elses_job))
+    assert response.status_code == MATRIX[name][COLUMNS.index(column)]
+    if response.status_code == 302 and column == ANON and name not in PUBLIC:
+        assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize("name", sorted(POST_MATRIX))
+def test_post_status_by_role(client, users, name, column):
+    if column != ANON:
+        client.force_login(users[column])
+    before = Job.objects.count()
+    response = client.post(reverse(name))
+    expected = POST_MATRIX[name][COLUMNS.index(column)]
+    assert response.status_code == expected
+    allowed = column != ANON and expected == 302
+    assert Job.objects.count() == before + (1 if allowed else 0)
+
+
+def test_wrong_role_sees_a_styled_403_page(client, pm):
+    client.force_login(pm)
+    response = client.get(reverse("dossiers:queue"))
+    assert response.status_code == 403
+    assert "Your role (PM) cannot open this page." in response.content.decode()
+
+
+def test_csrf_is_enforced_on_posts_from_a_logged_in_session(admin_user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post(reverse("maintenance_start"))
+    assert response.status_code == 403
+    assert not Job.objects.exists()
