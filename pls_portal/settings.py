@@ -219,12 +219,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Must exceed the longest task, or Redis hands an unacknowledged task to a
-    # second worker while the first is still on it.
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600),
-    "polling_interval": 0.5,
-}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Must exceed the longest task, or Redis hands an unacknowledged task to a
+        # second worker while the first is still on it.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600),
+    }
+else:
+    # kombu's SQLAlchemy transport hands every option to create_engine(), so none of
+    # Redis's apply; it polls its table once a second.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Application ----------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.db import connection
 
@@ -8,15 +10,10 @@ ROLES = ("ae", "sdr", "pm", "admin")
 
 def pytest_collection_modifyitems(config, items):
     """Tests that need one backend are deselected on the other."""
-    vendor = connection.vendor
+    other = {"sqlite": "postgres_only", "postgresql": "sqlite_only"}[connection.vendor]
     keep, drop = [], []
     for item in items:
-        if item.get_closest_marker("postgres_only") and vendor != "postgresql":
-            drop.append(item)
-        elif item.get_closest_marker("sqlite_only") and vendor != "sqlite":
-            drop.append(item)
-        else:
-            keep.append(item)
+        (drop if item.get_closest_marker(other) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -57,3 +54,14 @@ def login(client):
         return client
 
     return _login
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI a skipped test is a failure: nothing may pass by not running."""
+    if os.environ.get("CI") != "true":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; failing the run.", red=True)
+        session.exitstatus = 1

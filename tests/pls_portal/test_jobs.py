@@ -167,9 +167,9 @@ def test_maintenance_command_shows_a_progress_bar_and_a_summary(db, capsys):
 
 
 def test_task_lock_lets_one_run_in_and_others_skip(db):
-    with task_lock(name="rollup", ttl=timedelta(minutes=5)) as first:
-        with task_lock(name="rollup", ttl=timedelta(minutes=5)) as second:
-            assert (first, second) == (True, False)
+    ttl = timedelta(minutes=5)
+    with task_lock(name="rollup", ttl=ttl) as first, task_lock(name="rollup", ttl=ttl) as second:
+        assert (first, second) == (True, False)
     with task_lock(name="rollup", ttl=timedelta(minutes=5)) as again:
         assert again is True
 

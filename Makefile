@@ -1,0 +1,54 @@
+# PLS Portal: `make demo` runs the app with demo data, `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+# Tests never share a database or a broker with a running demo.
+TEST_ENV := DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/test-suite.sqlite3} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-sqla+sqlite:///$(CURDIR)/var/test-celery-broker.sqlite3}
+
+.PHONY: help setup demo test lint format browser
+
+help:
+	@echo "make demo   set up, load demo data, run web + worker + beat (Ctrl-C stops all)"
+	@echo "make test   set up and run the whole test suite (browser tests included)"
+	@echo "make lint   ruff check + ruff format --check"
+
+# uv from PyPI into the Python of .python-version, then the locked dependencies.
+setup: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock .python-version
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+# Debian's Chromium for the browser tests; installed when missing and we may use apt.
+browser:
+	@if [ -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Chromium is missing: browser tests will be skipped (apt-get install chromium)"; \
+	fi
+
+demo: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py run_demo
+
+test: setup browser
+	$(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
