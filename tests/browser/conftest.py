@@ -23,8 +23,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def page(live_server, monkeypatch):
+    """A fresh Chromium page on the live server. Playwright's sync API runs an event loop
+    in this thread while it is open, so the ORM calls a test makes between page actions
+    are allowed for the test's duration only; the browser closes before the test
+    database is flushed, and nothing else (a subprocess, a later test) inherits it."""
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
         if os.environ.get("CI") == "true":
@@ -32,20 +36,11 @@ def browser():
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
         browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes
-    # between page actions are still plain synchronous calls. Scoped to the test, so
-    # nothing else (a subprocess running check --deploy, say) inherits it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
