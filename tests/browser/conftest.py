@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,3 +45,6 @@ def page(live_server, monkeypatch):
         yield context.new_page()
         context.close()
         browser.close()
+        # While Playwright's loop runs, asgiref keeps this test's database connections
+        # in a context of their own, which the test database teardown cannot see.
+        connections.close_all()
