@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
@@ -45,23 +46,23 @@ class Command(BaseCommand):
             self.stdout.write(f"  {login.label:<6} {login.username:<8} password: {login.password}")
         self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
 
-        try:
-            exit_code = self._wait_for_first_exit(procs)
-        except KeyboardInterrupt:
-            exit_code = 0
-        finally:
-            self._stop(procs)
+        stop_requested = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop_requested.set())
+        exit_code = self._wait(procs, stop_requested)
+        self._stop(procs)
         if exit_code:
             sys.exit(exit_code)
 
-    def _wait_for_first_exit(self, procs: dict[str, subprocess.Popen]) -> int:
-        """Block until one of the processes ends; the demo is useless without any of them."""
-        while True:
+    def _wait(self, procs: dict[str, subprocess.Popen], stop_requested: threading.Event) -> int:
+        """Until Ctrl-C (0) or until one process dies on its own (its exit code): the
+        demo is useless without any of the three."""
+        while not stop_requested.wait(0.5):
             for name, proc in procs.items():
                 if proc.poll() is not None:
                     self.stderr.write(f"{name} exited with code {proc.returncode}; stopping.")
                     return proc.returncode or 1
-            time.sleep(0.5)
+        return 0
 
     def _stop(self, procs: dict[str, subprocess.Popen]) -> None:
         for proc in procs.values():
