@@ -1,1 +1,418 @@
-"""Accounts, product users, events, rollups, deals and ingestion (DESIGN.md)."""
+"""Accounts, product users, events, daily rollups, the tracking plan, plans and ingestion.
+
+The event side of DESIGN.md's ``accounts/`` app. Other apps read these tables in queries
+and change them only through ``accounts.services``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Plan(models.Model):
+    """A price plan of the vendor's product (free, trial, team, business, enterprise…)."""
+
+    class BillingPeriod(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    price_per_seat = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    billing_period = models.CharField(
+        max_length=5, choices=BillingPeriod.choices, default=BillingPeriod.MONTH
+    )
+    is_paid = models.BooleanField(default=False)
+    is_trial = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order from free upwards.")
+
+    class Meta:
+        ordering = ["position", "key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanLimit(models.Model):
+    """A named limit of a plan. ``per_month`` counters (API calls, exports) reset each
+    calendar month; ``current`` gauges (seats, projects) take the latest value."""
+
+    class CountingMode(models.TextChoices):
+        PER_MONTH = "per_month", "Per calendar month"
+        CURRENT = "current", "Current value"
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="limits")
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    value = models.PositiveBigIntegerField()
+    counting_mode = models.CharField(
+        max_length=10, choices=CountingMode.choices, default=CountingMode.PER_MONTH
+    )
+
+    class Meta:
+        ordering = ["plan", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "key"], name="planlimit_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.key}: {self.label} {self.value}"
+
+
+class Account(models.Model):
+    """A customer company (the PQA candidate)."""
+
+    class Status(models.TextChoices):
+        FREE = "free", "Free"
+        TRIAL = "trial", "Trial"
+        PAID = "paid", "Paid"
+        CHURNED = "churned", "Churned"
+
+    class Source(models.TextChoices):
+        """Where a field's value came from; a later source never overwrites ``admin``."""
+
+        DOMAIN = "domain", "Email domain"
+        GROUP = "group", "Group traits"
+        ENRICHMENT = "enrichment", "Enrichment"
+        ADMIN = "admin", "Admin"
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, help_text="Primary domain.")
+    industry = models.CharField(max_length=100, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.FREE)
+    # Which source set each firmographic field: {"name": "group", "industry": "admin"}.
+    field_sources = models.JSONField(default=dict, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_accounts",
+        help_text="Set when this account was merged into another; kept so rows stay valid.",
+    )
+    created_at = models.DateTimeField(help_text="First seen (signup or first event).")
+    updated_at = models.DateTimeField(auto_now=True)
+    # Guard timestamps (DESIGN.md "Decisions").
+    checkout_started_at = models.DateTimeField(null=True, blank=True)
+    checkout_completed_at = models.DateTimeField(null=True, blank=True)
+    sales_request_at = models.DateTimeField(null=True, blank=True)
+    # Set only by the rollup; scoring picks up accounts whose usage changed since scored.
+    usage_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["usage_changed_at"], name="account_usage_changed"),
+            models.Index(fields=["domain"], name="account_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccountDomain(models.Model):
+    """A registrable domain owned by an account; one account may own several."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_primary", "domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class AccountGroup(models.Model):
+    """A Segment group id (a workspace) of an account; one company may have several."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="groups")
+    group_id = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.group_id
+
+
+class ProductUser(models.Model):
+    """A person using the product; belongs to at most one account."""
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    user_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    email = models.EmailField(max_length=254, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=100, blank=True)
+    seniority = models.CharField(max_length=50, blank=True)
+    use_case = models.CharField(max_length=200, blank=True)
+    office = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=100, blank=True)
+    is_admin = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["email", "pk"]
+        indexes = [
+            models.Index(fields=["email"], name="productuser_email"),
+            models.Index(fields=["account", "last_seen_at"], name="productuser_account_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.user_id or f"anonymous #{self.pk}"
+
+
+class AnonymousId(models.Model):
+    """An SDK's anonymousId, and the user it turned out to be once identified."""
+
+    anonymous_id = models.CharField(max_length=200, primary_key=True)
+    user = models.ForeignKey(
+        ProductUser, null=True, blank=True, on_delete=models.CASCADE, related_name="anonymous_ids"
+    )
+    first_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.anonymous_id
+
+
+class Event(models.Model):
+    """One stored Segment message (track, page, screen, identify, group, alias)."""
+
+    class Type(models.TextChoices):
+        TRACK = "track"
+        PAGE = "page"
+        SCREEN = "screen"
+        IDENTIFY = "identify"
+        GROUP = "group"
+        ALIAS = "alias"
+
+    message_id = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=8, choices=Type.choices)
+    # The event name for track, the page path (or screen name) for page/screen.
+    name = models.CharField(max_length=500, blank=True)
+    user = models.ForeignKey(
+        ProductUser, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    anonymous_id = models.CharField(max_length=200, blank=True)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    timestamp = models.DateTimeField(help_text="When it happened (clock skew corrected).")
+    received_at = models.DateTimeField()
+    context_ip = models.GenericIPAddressField(null=True, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "timestamp"], name="event_account_time"),
+            models.Index(fields=["user", "timestamp"], name="event_user_time"),
+            models.Index(
+                fields=["anonymous_id"],
+                name="event_anonymous_unresolved",
+                condition=Q(user__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.name} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class TouchedDay(models.Model):
+    """An (account, UTC day) pair whose rollups are stale. Written in the same
+    transaction as the change (ingestion, identity, merge); consumed by the rollup."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day"], name="touchedday_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day}"
+
+
+class AccountDay(models.Model):
+    """Daily usage of one account (UTC day)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    events = models.PositiveIntegerField(default=0)
+    active_users = models.PositiveIntegerField(default=0)
+    paywall_hits = models.PositiveIntegerField(default=0)
+    buyer_intent_events = models.PositiveIntegerField(default=0)
+    # {limit key: hits that day}
+    limit_hits = models.JSONField(default=dict, blank=True)
+    # {usage metric key: sum that day}
+    usage = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day"], name="accountday_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day}"
+
+
+class AccountUserDay(models.Model):
+    """Events of one user of one account on one day, so distinct users over any window
+    are exact."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(ProductUser, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "user"], name="accountuserday_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day} user {self.user_id}"
+
+
+class AccountFeatureDay(models.Model):
+    """Events of one tracking-plan feature in one account on one day."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    feature_key = models.CharField(max_length=80)
+    day = models.DateField()
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "feature_key"], name="accountfeatureday_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day} {self.feature_key}"
+
+
+class TrackingPlanEntry(models.Model):
+    """What a product event name or page path means for scoring and the dossier."""
+
+    class MatchType(models.TextChoices):
+        EVENT = "event", "Event name"
+        PAGE = "page", "Page path"
+
+    class Category(models.TextChoices):
+        FEATURE = "feature", "Feature used"
+        MILESTONE = "milestone", "Onboarding milestone"
+        LIMIT_HIT = "limit_hit", "Limit hit"
+        PAYWALL_HIT = "paywall_hit", "Paywall hit (feature not in plan)"
+        BUYER_INTENT = "buyer_intent", "Buyer intent"
+        SALES_REQUEST = "sales_request", "Sales request"
+        INVITE_SENT = "invite_sent", "Invite sent"
+        CHECKOUT_STARTED = "checkout_started", "Checkout started"
+        CHECKOUT_COMPLETED = "checkout_completed", "Checkout completed"
+        PLAN_CHANGE = "plan_change", "Plan change"
+        REFUND = "refund", "Refund"
+        USAGE_METRIC = "usage_metric", "Usage metric"
+        SIGNUP = "signup", "Signed up"
+        OTHER = "other", "Known, no meaning for scoring"
+
+    class Flag(models.TextChoices):
+        NONE = "", "—"
+        CORE = "core", "Core feature"
+        INTEGRATION = "integration", "Integration"
+        ACTIVATION = "activation", "Activation milestone"
+
+    match_type = models.CharField(max_length=5, choices=MatchType.choices)
+    name = models.CharField(max_length=500, help_text="Event name, or page path like /pricing.")
+    category = models.CharField(max_length=20, choices=Category.choices)
+    key = models.SlugField(
+        max_length=80,
+        blank=True,
+        help_text="Feature, milestone, limit, intent or metric key, by category.",
+    )
+    flag = models.CharField(max_length=12, choices=Flag.choices, blank=True)
+    property_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Numeric property counted (usage metric) or the revenue (checkout).",
+    )
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["match_type", "name"], name="trackingplan_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.get_category_display()}"
+
+
+class IngestionKey(models.Model):
+    """A write key for the Segment-compatible API; only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class RejectedEvent(models.Model):
+    """An event that broke the spec, kept with its reason and raw payload for review."""
+
+    class Source(models.TextChoices):
+        HTTP = "http", "HTTP API"
+        FILE = "file", "File import"
+
+    source = models.CharField(max_length=4, choices=Source.choices)
+    key = models.ForeignKey(IngestionKey, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.CharField(max_length=300)
+    field = models.CharField(max_length=100, blank=True)
+    payload = models.TextField()
+    file_name = models.CharField(max_length=500, blank=True)
+    line_number = models.PositiveIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        indexes = [models.Index(fields=["reason"], name="rejectedevent_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.received_at:%Y-%m-%d %H:%M})"
+
+
+class RejectedRequest(models.Model):
+    """A whole request refused (400/401): counted for admins, nothing of it stored."""
+
+    status = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=300)
+    field = models.CharField(max_length=100, blank=True)
+    path = models.CharField(max_length=100)
+    key = models.ForeignKey(IngestionKey, null=True, blank=True, on_delete=models.SET_NULL)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.reason}"
