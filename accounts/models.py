@@ -18,7 +18,12 @@ class Plan(models.Model):
 
     key = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=80)
-    price_per_seat = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    price_per_seat = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        help_text="Per seat per month, charged as the billing period says.",
+    )
     billing_period = models.CharField(
         max_length=5, choices=BillingPeriod.choices, default=BillingPeriod.MONTH
     )
@@ -207,6 +212,12 @@ class Event(models.Model):
     received_at = models.DateTimeField()
     context_ip = models.GenericIPAddressField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
+    # The tracking plan's reading of the event, taken at ingestion so that rollups are
+    # plain set-based SQL: category, its key (feature, limit, intent, metric…) and the
+    # numeric value it carries (usage metric count, checkout revenue).
+    category = models.CharField(max_length=20, blank=True)
+    key = models.CharField(max_length=80, blank=True)
+    value = models.FloatField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -342,7 +353,10 @@ class TrackingPlanEntry(models.Model):
     property_name = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Numeric property counted (usage metric) or the revenue (checkout).",
+        help_text=(
+            "The property read: the number counted (usage metric), the revenue (checkout), "
+            "or the limit / feature key when the entry's key is blank."
+        ),
     )
     description = models.CharField(max_length=300, blank=True)
 

@@ -21,5 +21,6 @@ urlpatterns = [
     path("reports/", include("feedback.urls")),
     path("plays/", include("playbooks.urls")),
     path("data/", include("accounts.urls")),
+    path("ingest/", include("accounts.ingest_urls")),
     path("admin/", admin.site.urls),
 ]

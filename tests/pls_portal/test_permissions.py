@@ -8,6 +8,7 @@ Every URL pattern must have a row here; a new URL without one fails
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.ingest import EVENT_TYPES
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
 from tests.factories import JobFactory
@@ -31,6 +32,10 @@ MATRIX = {
     "feedback:metrics": (302, 403, 403, 200, 200),
     "playbooks:plays": (302, 403, 403, 200, 200),
     "accounts:tracking_plan": (302, 403, 403, 403, 200),
+    # The Segment-compatible API is POST-only and guarded by the write key, not a role.
+    **dict.fromkeys(
+        [f"ingest:{call}" for call in ("batch", *EVENT_TYPES)], (405, 405, 405, 405, 405)
+    ),
 }
 
 # POST-only actions: expected status of a POST per column.
@@ -39,7 +44,9 @@ POST_MATRIX = {
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
-PUBLIC = {"home", "login", "logout", "logged_out", "healthz"}
+PUBLIC = {"home", "login", "logout", "logged_out", "healthz"} | {
+    f"ingest:{call}" for call in ("batch", *EVENT_TYPES)
+}
 
 
 def _project_patterns(resolver=None, namespace=""):

@@ -1,0 +1,190 @@
+"""Django admin for the raw data of accounts/: plans, the tracking plan, accounts, events,
+ingestion keys and what ingestion refused. Daily work happens on the purpose-built pages."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import (
+    Account,
+    AccountDomain,
+    AccountGroup,
+    Event,
+    IngestionKey,
+    Plan,
+    PlanLimit,
+    ProductUser,
+    RejectedEvent,
+    RejectedRequest,
+    TrackingPlanEntry,
+)
+from accounts.services.keys import ingestion_key_revoke
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by ingestion: admins look, never add or edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class PlanLimitInline(admin.TabularInline):
+    model = PlanLimit
+    extra = 0
+    fields = ("key", "label", "value", "counting_mode")
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "price_per_seat", "billing_period", "is_paid", "is_trial")
+    list_filter = ("is_paid", "is_trial", "billing_period")
+    search_fields = ("name", "key")
+    ordering = ("position", "key")
+    inlines = (PlanLimitInline,)
+
+
+@admin.register(TrackingPlanEntry)
+class TrackingPlanEntryAdmin(admin.ModelAdmin):
+    list_display = ("name", "match_type", "category", "key", "flag")
+    list_filter = ("category", "match_type")
+    search_fields = ("name", "key", "description")
+
+
+class AccountDomainInline(admin.TabularInline):
+    # Domains move between accounts only through identity resolution and merges.
+    model = AccountDomain
+    extra = 0
+    fields = ("domain", "is_primary")
+    readonly_fields = ("domain", "is_primary")
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class AccountGroupInline(admin.TabularInline):
+    model = AccountGroup
+    extra = 0
+    fields = ("group_id", "name", "created_at")
+    readonly_fields = ("group_id", "name", "created_at")
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+# Firmographic fields an admin may correct; later sources never overwrite an admin's value.
+_ADMIN_SOURCED_FIELDS = ("name", "domain", "industry", "employees")
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "domain", "plan", "status", "employees", "created_at")
+    list_filter = ("status", "plan")
+    list_select_related = ("plan",)
+    search_fields = ("name", "domain")
+    readonly_fields = (
+        "merged_into",
+        "field_sources",
+        "checkout_started_at",
+        "checkout_completed_at",
+        "sales_request_at",
+        "usage_changed_at",
+        "updated_at",
+    )
+    inlines = (AccountDomainInline, AccountGroupInline)
+
+    def save_model(self, request: HttpRequest, obj: Account, form, change: bool) -> None:
+        sources = dict(obj.field_sources or {})
+        for field in _ADMIN_SOURCED_FIELDS:
+            if field in form.changed_data:
+                sources[field] = Account.Source.ADMIN.value
+        obj.field_sources = sources
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ProductUser)
+class ProductUserAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "user_id", "account", "is_admin", "last_seen_at")
+    list_filter = ("is_admin",)
+    list_select_related = ("account",)
+    search_fields = ("email", "user_id", "name")
+    raw_id_fields = ("account",)
+    readonly_fields = ("first_seen_at", "last_seen_at")
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("type", "name", "category", "key", "account", "user", "timestamp")
+    list_filter = ("type", "category")
+    list_select_related = ("account", "user")
+    raw_id_fields = ("account", "user")
+    # Exact message id only: a substring search would scan the whole events table.
+    search_fields = ("=message_id",)
+    # No date_hierarchy: its year/month links run a DISTINCT over every event.
+    show_full_result_count = False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Rollups and scores are built from events; deleting one silently changes them.
+        return False
+
+
+@admin.register(IngestionKey)
+class IngestionKeyAdmin(admin.ModelAdmin):
+    """Keys are made with ``manage.py create_write_key`` (the plaintext is shown once);
+    here they are named, watched and revoked."""
+
+    list_display = ("name", "prefix", "created_at", "revoked_at", "last_used_at")
+    list_select_related = ("created_by",)
+    search_fields = ("name", "prefix")
+    fields = (
+        "name",
+        "prefix",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    readonly_fields = (
+        "prefix",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    actions = ("revoke_keys",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys", permissions=("change",))
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[IngestionKey]) -> None:
+        live = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        for key_id in live:
+            ingestion_key_revoke(key_id=key_id)
+        self.message_user(
+            request,
+            f"Revoked {len(live)} key(s); {queryset.count() - len(live)} were already revoked.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(RejectedEvent)
+class RejectedEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "source", "reason", "field", "file_name", "line_number", "key")
+    list_filter = ("reason", "source")
+    list_select_related = ("key",)
+    search_fields = ("reason", "field", "file_name")
+
+
+@admin.register(RejectedRequest)
+class RejectedRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "status", "reason", "field", "path", "key", "remote_addr")
+    list_filter = ("status",)
+    list_select_related = ("key",)
+    search_fields = ("reason", "field")

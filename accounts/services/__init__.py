@@ -1,0 +1,1 @@
+"""Writes owned by accounts/, split by use case."""

@@ -1,0 +1,341 @@
+"""Identity resolution: which product user a message is from, and which account.
+
+Used by ingestion inside its transaction. It reads what a batch needs in a few bulk
+queries up front and writes users, anonymous ids and accounts as it learns them; the
+touched (account, day) pairs it produces (late identify, late group) go to the rollup in
+the same transaction.
+
+Rules (DESIGN.md glossary): an explicit group id (a ``group`` call or
+``context.groupId``) decides the account; otherwise the registrable domain of the user's
+email; free-mail domains never form an account. Several group ids (workspaces) with the
+same company domain are workspaces of one account.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from django.db import IntegrityError, transaction
+
+from accounts.domains import company_domain
+from accounts.ingest import Message
+from accounts.models import (
+    Account,
+    AccountDomain,
+    AccountGroup,
+    AnonymousId,
+    Event,
+    Plan,
+    ProductUser,
+)
+
+logger = logging.getLogger(__name__)
+
+# Source precedence for account fields: a source never overwrites a stronger one.
+SOURCE_RANK = {
+    Account.Source.DOMAIN: 0,
+    Account.Source.ENRICHMENT: 1,
+    Account.Source.GROUP: 2,
+    Account.Source.ADMIN: 3,
+}
+
+USER_TRAITS = {
+    "email": ("email",),
+    "name": ("name",),
+    "title": ("title", "jobTitle", "job_title"),
+    "department": ("department",),
+    "seniority": ("seniority",),
+    "use_case": ("useCase", "use_case"),
+    "office": ("office", "location"),
+    "role": ("role",),
+}
+ADMIN_TRAITS = ("isAdmin", "is_admin", "admin")
+
+
+def account_set_fields(account: Account, values: dict, *, source: str) -> bool:
+    """Set firmographic fields unless a stronger source set them; True if changed."""
+    changed = False
+    sources = dict(account.field_sources or {})
+    for name, value in values.items():
+        if value in (None, ""):
+            continue
+        current = sources.get(name)
+        if current and SOURCE_RANK.get(current, 0) > SOURCE_RANK[source]:
+            continue
+        if getattr(account, name) != value or current != source:
+            setattr(account, name, value)
+            sources[name] = str(source)
+            changed = True
+    if changed:
+        account.field_sources = sources
+    return changed
+
+
+def _name_from_domain(domain: str) -> str:
+    return domain.split(".")[0].replace("-", " ").title()
+
+
+def _trait(traits: dict, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = traits.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number < 2**31 else None
+
+
+class IdentityResolver:
+    """Resolves the messages of one request, in order, with bulk reads up front."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, ProductUser] = {}
+        self.anonymous: dict[str, AnonymousId] = {}
+        self.groups: dict[str, Account] = {}
+        self.domains: dict[str, Account] = {}
+        self.plans: dict[str, Plan] = {}
+        self.dirty_users: dict[int, ProductUser] = {}
+        self.dirty_accounts: dict[int, Account] = {}
+        self.touched: set[tuple[int, date]] = set()
+
+    # --- loading -------------------------------------------------------------------
+
+    def load(self, messages: list[Message]) -> None:
+        user_ids = {m.user_id for m in messages if m.user_id}
+        user_ids |= {m.previous_id for m in messages if m.type == "alias"}
+        anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id}
+        anonymous_ids |= {m.previous_id for m in messages if m.type == "alias"}
+        group_ids = {m.group_id for m in messages if m.group_id}
+        domains = {d for m in messages if (d := company_domain(m.email))}
+        domains |= {d for m in messages if m.type == "group" and (d := self._group_domain(m))}
+
+        for user in ProductUser.objects.filter(user_id__in=user_ids).select_related("account"):
+            self.users[user.user_id] = user
+        for anon in AnonymousId.objects.filter(anonymous_id__in=anonymous_ids).select_related(
+            "user__account"
+        ):
+            self.anonymous[anon.anonymous_id] = anon
+        for group in AccountGroup.objects.filter(group_id__in=group_ids).select_related("account"):
+            self.groups[group.group_id] = self._live(group.account)
+        for row in AccountDomain.objects.filter(domain__in=domains).select_related("account"):
+            self.domains[row.domain] = self._live(row.account)
+        self.plans = {plan.key: plan for plan in Plan.objects.all()}
+
+    @staticmethod
+    def _live(account: Account) -> Account:
+        """Follow merges: rows point at the merged-away account, events go to the target."""
+        seen = 0
+        while account.merged_into_id and seen < 10:
+            account = Account.objects.get(pk=account.merged_into_id)
+            seen += 1
+        return account
+
+    @staticmethod
+    def _group_domain(message: Message) -> str | None:
+        traits = message.traits
+        return company_domain(_trait(traits, ("website", "domain", "url")))
+
+    # --- resolution ----------------------------------------------------------------
+
+    def resolve(self, message: Message) -> tuple[ProductUser | None, Account | None]:
+        user = self._user(message)
+        if message.type == "alias":
+            self._alias(message, user)
+        if user is not None and message.type == "identify":
+            self._identify(message, user)
+        if message.group_id:
+            account = self._group(message, user)
+            if user is not None:
+                self._move_user(user, account, when=message.timestamp)
+            return user, account
+        if user is not None:
+            return user, user.account
+        return None, None
+
+    def _user(self, message: Message) -> ProductUser | None:
+        user = self.users.get(message.user_id) if message.user_id else None
+        anon = self.anonymous.get(message.anonymous_id) if message.anonymous_id else None
+        if user is None and anon is not None and anon.user_id:
+            user = anon.user
+        if user is None and message.user_id:
+            user = ProductUser.objects.create(
+                user_id=message.user_id,
+                first_seen_at=message.timestamp,
+                last_seen_at=message.timestamp,
+            )
+            self.users[message.user_id] = user
+        if message.anonymous_id:
+            if anon is None:
+                anon = AnonymousId.objects.create(
+                    anonymous_id=message.anonymous_id,
+                    user=user,
+                    first_seen_at=message.timestamp,
+                )
+                self.anonymous[message.anonymous_id] = anon
+            elif anon.user_id is None and user is not None:
+                self._link_anonymous(anon, user)
+        if user is not None:
+            self._seen(user, message.timestamp)
+        return user
+
+    def _seen(self, user: ProductUser, when: datetime) -> None:
+        if when < user.first_seen_at or when > user.last_seen_at:
+            user.first_seen_at = min(user.first_seen_at, when)
+            user.last_seen_at = max(user.last_seen_at, when)
+            self.dirty_users[user.pk] = user
+
+    def _link_anonymous(self, anon: AnonymousId, user: ProductUser) -> None:
+        """Events sent before identify/alias become the user's (and their account's)."""
+        anon.user = user
+        anon.save(update_fields=["user"])
+        earlier = Event.objects.filter(anonymous_id=anon.anonymous_id, user__isnull=True)
+        if user.account_id:
+            self._touch_days(earlier, user.account_id)
+        earlier.update(user=user, account=user.account_id)
+
+    def _alias(self, message: Message, user: ProductUser | None) -> None:
+        if user is None:
+            return
+        previous = self.anonymous.get(message.previous_id)
+        if previous is None:
+            previous = AnonymousId.objects.create(
+                anonymous_id=message.previous_id, user=user, first_seen_at=message.timestamp
+            )
+            self.anonymous[message.previous_id] = previous
+        elif previous.user_id is None:
+            self._link_anonymous(previous, user)
+
+    def _identify(self, message: Message, user: ProductUser) -> None:
+        traits = message.traits
+        changes = {field: _trait(traits, keys) for field, keys in USER_TRAITS.items()}
+        if not changes["name"]:
+            first = _trait(traits, ("firstName", "first_name"))
+            last = _trait(traits, ("lastName", "last_name"))
+            changes["name"] = f"{first} {last}".strip()
+        changes["email"] = changes["email"].lower()
+        for field, value in changes.items():
+            max_length = ProductUser._meta.get_field(field).max_length
+            if value and getattr(user, field) != value[:max_length]:
+                setattr(user, field, value[:max_length])
+                self.dirty_users[user.pk] = user
+        for key in ADMIN_TRAITS:
+            if isinstance(traits.get(key), bool) and user.is_admin != traits[key]:
+                user.is_admin = traits[key]
+                self.dirty_users[user.pk] = user
+        if user.account_id is None and (domain := company_domain(user.email)):
+            account = self._domain_account(domain, when=message.timestamp)
+            self._move_user(user, account, when=message.timestamp)
+
+    def _group(self, message: Message, user: ProductUser | None) -> Account:
+        account = self.groups.get(message.group_id)
+        if account is None:
+            domain = self._group_domain(message) or company_domain(user.email if user else "")
+            name = _trait(message.traits, ("name",))
+            if domain:
+                account = self._domain_account(domain, when=message.timestamp, name=name)
+            else:
+                account = self._create_account(
+                    name=name or message.group_id, domain="", when=message.timestamp
+                )
+            account = self._attach_group(message.group_id, account, name=name)
+        if message.type == "group":
+            self._apply_group_traits(account, message)
+        return account
+
+    def _apply_group_traits(self, account: Account, message: Message) -> None:
+        traits = message.traits
+        values = {
+            "name": _trait(traits, ("name",))[:200],
+            "industry": _trait(traits, ("industry",))[:100],
+            "employees": _int(traits.get("employees", traits.get("employee_count"))),
+        }
+        plan_key = _trait(traits, ("plan",)).lower()
+        if plan_key in self.plans:
+            values["plan"] = self.plans[plan_key]
+        if account_set_fields(account, values, source=Account.Source.GROUP):
+            self.dirty_accounts[account.pk] = account
+
+    def _attach_group(self, group_id: str, account: Account, *, name: str) -> Account:
+        try:
+            with transaction.atomic():
+                AccountGroup.objects.create(group_id=group_id, account=account, name=name[:200])
+        except IntegrityError:
+            # Another request placed this group id a moment ago: use its account.
+            account = self._live(AccountGroup.objects.get(group_id=group_id).account)
+        self.groups[group_id] = account
+        return account
+
+    def _domain_account(self, domain: str, *, when: datetime, name: str = "") -> Account:
+        account = self.domains.get(domain)
+        if account is None:
+            account = self._create_account(name=name, domain=domain, when=when)
+            try:
+                with transaction.atomic():
+                    AccountDomain.objects.create(account=account, domain=domain, is_primary=True)
+            except IntegrityError:
+                account.delete()
+                account = self._live(AccountDomain.objects.get(domain=domain).account)
+            self.domains[domain] = account
+        return account
+
+    @staticmethod
+    def _create_account(*, name: str, domain: str, when: datetime) -> Account:
+        source = Account.Source.GROUP if name else Account.Source.DOMAIN
+        return Account.objects.create(
+            name=name[:200] or _name_from_domain(domain),
+            domain=domain,
+            created_at=when,
+            field_sources={"name": str(source)},
+        )
+
+    def _move_user(self, user: ProductUser, account: Account, *, when: datetime) -> None:
+        if user.account_id == account.pk:
+            return
+        had_account = user.account_id is not None
+        user.account = account
+        self.dirty_users[user.pk] = user
+        if not had_account:
+            # A late identify or group places earlier, account-less events too.
+            earlier = Event.objects.filter(user=user, account__isnull=True)
+            self._touch_days(earlier, account.pk)
+            earlier.update(account=account)
+
+    def _touch_days(self, events, account_id: int) -> None:
+        for day in events.dates("timestamp", "day"):
+            self.touched.add((account_id, day))
+
+    # --- writing -------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if self.dirty_users:
+            ProductUser.objects.bulk_update(
+                self.dirty_users.values(),
+                [
+                    "account",
+                    "email",
+                    "name",
+                    "title",
+                    "department",
+                    "seniority",
+                    "use_case",
+                    "office",
+                    "role",
+                    "is_admin",
+                    "first_seen_at",
+                    "last_seen_at",
+                ],
+                batch_size=500,
+            )
+        if self.dirty_accounts:
+            Account.objects.bulk_update(
+                self.dirty_accounts.values(),
+                ["name", "industry", "employees", "plan", "field_sources"],
+                batch_size=500,
+            )

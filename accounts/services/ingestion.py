@@ -1,0 +1,225 @@
+"""Store validated Segment messages: dedupe, identity, bulk insert, touched days.
+
+One transaction per request (or file chunk): the caller answers 200 only after it
+commits. Events go in with one multi-row insert; ingestion never calls scoring, it
+records the touched (account, day) pairs for the rollup.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.ingest import InvalidEvent, Message
+from accounts.models import (
+    Account,
+    Event,
+    IngestionKey,
+    RejectedEvent,
+    RejectedRequest,
+    TouchedDay,
+)
+from accounts.services.identity import IdentityResolver
+from accounts.tracking_plan import PlanMeaning, meaning_for, tracking_plan_map
+
+logger = logging.getLogger(__name__)
+
+INSERT_BATCH = 500
+
+# Tracking-plan categories that move an account's guard timestamps.
+GUARD_FIELDS = {
+    "checkout_started": "checkout_started_at",
+    "checkout_completed": "checkout_completed_at",
+    "sales_request": "sales_request_at",
+}
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_lines: list[int] = field(default_factory=list)
+
+    def add(self, other: IngestResult) -> None:
+        self.received += other.received
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.rejected_lines.extend(other.rejected_lines)
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _classify(meaning: PlanMeaning | None, message: Message) -> tuple[str, str, float | None]:
+    """(category, key, value) of a message under the tracking plan."""
+    if meaning is None:
+        return "", "", None
+    key, value = meaning.key, None
+    if meaning.property_name:
+        raw = message.properties.get(meaning.property_name)
+        if meaning.category in ("limit_hit", "paywall_hit") and not key:
+            key = str(raw)[:80] if isinstance(raw, str | int) else ""
+        else:
+            value = _number(raw)
+    return meaning.category, key, value
+
+
+def events_ingest(
+    *,
+    messages: list[Message],
+    invalid: list[InvalidEvent],
+    source: str,
+    key: IngestionKey | None = None,
+    file_name: str = "",
+    received_at: datetime | None = None,
+) -> IngestResult:
+    """Store a request's (or a file chunk's) messages and rejected events atomically."""
+    received_at = received_at or timezone.now()
+    result = IngestResult(received=len(messages) + len(invalid), rejected=len(invalid))
+    result.rejected_lines = [i.line_number for i in invalid if i.line_number is not None]
+
+    with transaction.atomic():
+        if invalid:
+            RejectedEvent.objects.bulk_create(
+                [
+                    RejectedEvent(
+                        source=source,
+                        key=key,
+                        reason=i.reason[:300],
+                        field=i.field[:100],
+                        payload=i.payload,
+                        file_name=file_name[:500],
+                        line_number=i.line_number,
+                        received_at=received_at,
+                    )
+                    for i in invalid
+                ],
+                batch_size=INSERT_BATCH,
+            )
+        fresh = _new_messages(messages)
+        result.duplicates = len(messages) - len(fresh)
+        if not fresh:
+            return result
+
+        resolver = IdentityResolver()
+        resolver.load(fresh)
+        plan = tracking_plan_map()
+        events, touched, guards = [], set(resolver.touched), {}
+        for message in fresh:
+            user, account = resolver.resolve(message)
+            category, plan_key, value = _classify(
+                meaning_for(plan, event_type=message.type, name=message.name), message
+            )
+            events.append(
+                Event(
+                    message_id=message.message_id,
+                    type=message.type,
+                    name=message.name,
+                    user=user,
+                    anonymous_id=message.anonymous_id,
+                    account=account,
+                    timestamp=message.timestamp,
+                    received_at=received_at,
+                    context_ip=message.context_ip,
+                    properties=message.properties or message.traits,
+                    category=category,
+                    key=plan_key,
+                    value=value,
+                )
+            )
+            if account is not None:
+                touched.add((account.pk, message.timestamp.date()))
+                if category in GUARD_FIELDS:
+                    slot = (account.pk, GUARD_FIELDS[category])
+                    guards[slot] = max(guards.get(slot, message.timestamp), message.timestamp)
+        resolver.flush()
+        touched |= resolver.touched
+        # ignore_conflicts: a concurrent request with the same messageId wins the race.
+        Event.objects.bulk_create(events, batch_size=INSERT_BATCH, ignore_conflicts=True)
+        result.stored = Event.objects.filter(
+            message_id__in=[e.message_id for e in events], received_at=received_at
+        ).count()
+        result.duplicates = len(messages) - result.stored
+        TouchedDay.objects.bulk_create(
+            [TouchedDay(account_id=a, day=d) for a, d in touched],
+            batch_size=INSERT_BATCH,
+            ignore_conflicts=True,
+        )
+        _update_guards(guards)
+    return result
+
+
+def _new_messages(messages: list[Message]) -> list[Message]:
+    """Messages whose messageId is neither stored nor repeated earlier in the request."""
+    ids = [m.message_id for m in messages]
+    seen: set[str] = set()
+    for start in range(0, len(ids), 900):
+        seen.update(
+            Event.objects.filter(message_id__in=ids[start : start + 900]).values_list(
+                "message_id", flat=True
+            )
+        )
+    fresh = []
+    for message in messages:
+        if message.message_id not in seen:
+            seen.add(message.message_id)
+            fresh.append(message)
+    return fresh
+
+
+def _update_guards(guards: dict[tuple[int, str], datetime]) -> None:
+    """Move guard timestamps forward only (a replayed old event never moves them back)."""
+    by_account: dict[int, dict[str, datetime]] = {}
+    for (account_id, field_name), when in guards.items():
+        by_account.setdefault(account_id, {})[field_name] = when
+    if not by_account:
+        return
+    accounts = Account.objects.in_bulk(list(by_account))
+    changed = []
+    for account_id, values in by_account.items():
+        account = accounts[account_id]
+        for field_name, when in values.items():
+            current = getattr(account, field_name)
+            if current is None or when > current:
+                setattr(account, field_name, when)
+                changed.append(account)
+    if changed:
+        Account.objects.bulk_update(set(changed), list(set(GUARD_FIELDS.values())))
+
+
+def request_reject(
+    *,
+    status: int,
+    reason: str,
+    field: str,
+    path: str,
+    key: IngestionKey | None = None,
+    remote_addr: str | None = None,
+) -> None:
+    """Count a refused request for admins; nothing of its body is kept."""
+    RejectedRequest.objects.create(
+        status=status,
+        reason=reason[:300],
+        field=field[:100],
+        path=path[:100],
+        key=key,
+        remote_addr=remote_addr,
+        received_at=timezone.now(),
+    )
