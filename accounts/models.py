@@ -236,15 +236,17 @@ class Event(models.Model):
 
 class TouchedDay(models.Model):
     """An (account, UTC day) pair whose rollups are stale. Written in the same
-    transaction as the change (ingestion, identity, merge); consumed by the rollup."""
+    transaction as the change (ingestion, identity, merge); consumed by the rollup.
+
+    Append-only and not unique on purpose: the rollup takes the rows up to the highest
+    id it saw and deletes exactly those, so a pair touched again while it runs is
+    never lost, and writers never wait on each other."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["account", "day"], name="touchedday_unique"),
-        ]
+        indexes = [models.Index(fields=["account", "day"], name="touchedday_account_day")]
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.day}"

@@ -158,9 +158,7 @@ def events_ingest(
         ).count()
         result.duplicates = len(messages) - result.stored
         TouchedDay.objects.bulk_create(
-            [TouchedDay(account_id=a, day=d) for a, d in touched],
-            batch_size=INSERT_BATCH,
-            ignore_conflicts=True,
+            [TouchedDay(account_id=a, day=d) for a, d in touched], batch_size=INSERT_BATCH
         )
         _update_guards(guards)
     return result
