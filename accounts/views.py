@@ -3,15 +3,19 @@
 import base64
 import binascii
 import logging
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import IngestionKeyForm, RejectedDeleteForm
 from accounts.ingest import (
     EVENT_TYPES,
     RequestRejected,
@@ -20,8 +24,18 @@ from accounts.ingest import (
     parse_request,
 )
 from accounts.models import IngestionKey
-from accounts.services.ingestion import events_ingest, request_reject
-from accounts.services.keys import ingestion_key_check
+from accounts.selectors import (
+    ingestion_overview,
+    plans_with_limits,
+    rejected_events,
+    tracking_plan_entries,
+)
+from accounts.services.ingestion import events_ingest, rejected_events_clear, request_reject
+from accounts.services.keys import (
+    ingestion_key_check,
+    ingestion_key_create,
+    ingestion_key_revoke,
+)
 from pls_portal.permissions import admin_required
 
 logger = logging.getLogger(__name__)
@@ -121,5 +135,69 @@ def ingest(request: HttpRequest, call: str) -> HttpResponse:
 @require_GET
 @admin_required
 def tracking_plan(request: HttpRequest) -> HttpResponse:
-    """Which product events mean a feature, milestone, limit, paywall or buyer intent."""
-    return render(request, "accounts/tracking_plan.html")
+    """Which product events mean a feature, milestone, limit, paywall or buyer intent,
+    and the plans with their limits. Editing happens in the Django admin."""
+    return render(
+        request,
+        "accounts/tracking_plan.html",
+        {"entries": tracking_plan_entries(), "plans": plans_with_limits()},
+    )
+
+
+REJECTED_PER_PAGE = 50
+
+
+def _ingestion_page(request: HttpRequest, *, form=None, new_key=None, status=200):
+    reason = request.GET.get("reason", "")
+    page = Paginator(rejected_events(reason=reason), REJECTED_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "overview": ingestion_overview(),
+        "form": form or IngestionKeyForm(),
+        "new_key": new_key,
+        "page": page,
+        "reason": reason,
+        "query": urlencode({"reason": reason}) if reason else "",
+        "ingest_url": request.build_absolute_uri("/ingest"),
+    }
+    return render(request, "accounts/ingestion.html", context, status=status)
+
+
+@require_GET
+@admin_required
+def ingestion(request: HttpRequest) -> HttpResponse:
+    """Write keys, refused requests and rejected events kept for review."""
+    return _ingestion_page(request)
+
+
+@require_POST
+@admin_required
+def ingestion_key_new(request: HttpRequest) -> HttpResponse:
+    form = IngestionKeyForm(request.POST)
+    if not form.is_valid():
+        return _ingestion_page(request, form=form, status=400)
+    new = ingestion_key_create(name=form.cleaned_data["name"], created_by=request.user)
+    # Rendered, not redirected: the key is shown this once and never stored in clear.
+    return _ingestion_page(request, new_key=new)
+
+
+@require_POST
+@admin_required
+def ingestion_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(IngestionKey, pk=key_id)
+    ingestion_key_revoke(key_id=key.pk)
+    messages.success(request, f"Write key “{key.name}” revoked; SDKs using it now get 401.")
+    return redirect("accounts:ingestion")
+
+
+@require_POST
+@admin_required
+def rejected_events_delete(request: HttpRequest) -> HttpResponse:
+    form = RejectedDeleteForm(request.POST)
+    form.is_valid()
+    reason = form.cleaned_data.get("reason", "")
+    deleted = rejected_events_clear(reason=reason)
+    what = f"with reason “{reason}”" if reason else "in all"
+    messages.success(request, f"Deleted {deleted} rejected events {what}.")
+    return redirect("accounts:ingestion")

@@ -21,6 +21,7 @@ NAV_ITEMS = (
     NavItem("Rules", "scoring:rules"),
     NavItem("Plays", "playbooks:plays"),
     NavItem("Tracking plan", "accounts:tracking_plan"),
+    NavItem("Ingestion", "accounts:ingestion"),
     NavItem("Jobs", "jobs"),
 )
 

@@ -221,3 +221,11 @@ def request_reject(
         remote_addr=remote_addr,
         received_at=timezone.now(),
     )
+
+
+def rejected_events_clear(*, reason: str = "") -> int:
+    """Delete rejected events an admin has reviewed: one reason, or all."""
+    events = RejectedEvent.objects.all()
+    if reason:
+        events = events.filter(reason=reason)
+    return events.delete()[0]

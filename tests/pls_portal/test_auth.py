@@ -89,7 +89,16 @@ NAV = {
     "ae": ["PQL queue"],
     "sdr": ["PQL queue"],
     "pm": ["Reports", "Metrics", "Rules", "Plays"],
-    "admin": ["PQL queue", "Reports", "Metrics", "Rules", "Plays", "Tracking plan", "Jobs"],
+    "admin": [
+        "PQL queue",
+        "Reports",
+        "Metrics",
+        "Rules",
+        "Plays",
+        "Tracking plan",
+        "Ingestion",
+        "Jobs",
+    ],
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.ingest import EVENT_TYPES
+from accounts.services.keys import ingestion_key_create
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
 from tests.factories import JobFactory
@@ -32,6 +33,10 @@ MATRIX = {
     "feedback:metrics": (302, 403, 403, 200, 200),
     "playbooks:plays": (302, 403, 403, 200, 200),
     "accounts:tracking_plan": (302, 403, 403, 403, 200),
+    "accounts:ingestion": (302, 403, 403, 403, 200),
+    "accounts:ingestion_key_new": (405, 405, 405, 405, 405),
+    "accounts:ingestion_key_revoke": (405, 405, 405, 405, 405),
+    "accounts:rejected_delete": (405, 405, 405, 405, 405),
     # The Segment-compatible API is POST-only and guarded by the write key, not a role.
     **dict.fromkeys(
         [f"ingest:{call}" for call in ("batch", *EVENT_TYPES)], (405, 405, 405, 405, 405)
@@ -41,6 +46,9 @@ MATRIX = {
 # POST-only actions: expected status of a POST per column.
 POST_MATRIX = {
     "maintenance_start": (302, 403, 403, 403, 302),
+    "accounts:rejected_delete": (302, 403, 403, 403, 302),
+    "accounts:ingestion_key_revoke": (302, 403, 403, 403, 302),
+    "accounts:ingestion_key_new": (302, 403, 403, 403, 400),  # empty form: 400, names the field
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -76,21 +84,27 @@ def test_every_non_public_view_declares_its_roles():
             assert roles, f"{name} has no role decorator"
 
 
-def _url(name, job):
-    return reverse(name, kwargs={"job_id": job.pk}) if name == "job_detail" else reverse(name)
-
-
 @pytest.fixture
-def someone_elses_job(db):
-    return JobFactory(created_by=None)
+def objects(db):
+    """One object per URL argument, none of them belonging to the users under test."""
+    return {
+        "job_id": JobFactory(created_by=None).pk,
+        "key_id": ingestion_key_create(name="someone's key").key.pk,
+    }
+
+
+def _url(name, objects):
+    pattern = dict(_project_patterns())[name]
+    kwargs = {arg: objects[arg] for arg in pattern.pattern.regex.groupindex}
+    return reverse(name, kwargs=kwargs)
 
 
 @pytest.mark.parametrize("column", COLUMNS)
 @pytest.mark.parametrize("name", sorted(MATRIX))
-def test_get_status_by_role(client, users, someone_elses_job, name, column):
+def test_get_status_by_role(client, users, objects, name, column):
     if column != ANON:
         client.force_login(users[column])
-    response = client.get(_url(name, someone_elses_job))
+    response = client.get(_url(name, objects))
     assert response.status_code == MATRIX[name][COLUMNS.index(column)]
     if response.status_code == 302 and column == ANON and name not in PUBLIC:
         assert response["Location"].startswith("/login/?next=")
@@ -98,15 +112,21 @@ def test_get_status_by_role(client, users, someone_elses_job, name, column):
 
 @pytest.mark.parametrize("column", COLUMNS)
 @pytest.mark.parametrize("name", sorted(POST_MATRIX))
-def test_post_status_by_role(client, users, name, column):
+def test_post_status_by_role(client, users, objects, name, column):
     if column != ANON:
         client.force_login(users[column])
-    before = Job.objects.count()
-    response = client.post(reverse(name))
-    expected = POST_MATRIX[name][COLUMNS.index(column)]
-    assert response.status_code == expected
-    allowed = column != ANON and expected == 302
-    assert Job.objects.count() == before + (1 if allowed else 0)
+    response = client.post(_url(name, objects))
+    assert response.status_code == POST_MATRIX[name][COLUMNS.index(column)]
+
+
+def test_only_an_admin_post_starts_maintenance(client, users):
+    for role in ("ae", "sdr", "pm"):
+        client.force_login(users[role])
+        client.post(reverse("maintenance_start"))
+    assert not Job.objects.exists()
+    client.force_login(users["admin"])
+    client.post(reverse("maintenance_start"))
+    assert Job.objects.count() == 1
 
 
 def test_wrong_role_sees_a_styled_403_page(client, pm):
