@@ -2,8 +2,10 @@
 ingestion keys and what ingestion refused. Daily work happens on the purpose-built pages."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts.models import (
     Account,
@@ -18,6 +20,7 @@ from accounts.models import (
     RejectedRequest,
     TrackingPlanEntry,
 )
+from accounts.services.accounts import AccountChangeError, account_domain_add, account_merge
 from accounts.services.keys import ingestion_key_revoke
 
 
@@ -77,7 +80,7 @@ class AccountGroupInline(admin.TabularInline):
 
 
 # Firmographic fields an admin may correct; later sources never overwrite an admin's value.
-_ADMIN_SOURCED_FIELDS = ("name", "domain", "industry", "employees")
+_ADMIN_SOURCED_FIELDS = ("name", "industry", "employees")
 
 
 @admin.register(Account)
@@ -87,6 +90,8 @@ class AccountAdmin(admin.ModelAdmin):
     list_select_related = ("plan",)
     search_fields = ("name", "domain")
     readonly_fields = (
+        # Domains change with the "Add a domain" action, so AccountDomain stays in step.
+        "domain",
         "merged_into",
         "field_sources",
         "checkout_started_at",
@@ -96,6 +101,83 @@ class AccountAdmin(admin.ModelAdmin):
         "updated_at",
     )
     inlines = (AccountDomainInline, AccountGroupInline)
+    actions = ("merge_accounts", "add_domain")
+
+    @admin.action(description="Merge the two selected accounts…")
+    def merge_accounts(self, request: HttpRequest, queryset: QuerySet[Account]):
+        accounts = list(queryset.filter(merged_into__isnull=True)[:3])
+        if len(accounts) != 2:
+            self.message_user(
+                request, "Select exactly two accounts (not merged away) to merge.", messages.ERROR
+            )
+            return None
+        survivor = request.POST.get("survivor")
+        if request.POST.get("confirm") and survivor:
+            target = next((a for a in accounts if str(a.pk) == survivor), None)
+            if target is None:
+                self.message_user(request, "Choose which account survives.", messages.ERROR)
+                return None
+            source = accounts[1] if target is accounts[0] else accounts[0]
+            try:
+                account_merge(source_id=source.pk, target_id=target.pk)
+            except AccountChangeError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"Merged {source.name} into {target.name}: its events, users, domains and "
+                "workspaces moved; usage is re-rolled within seconds.",
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/accounts/account/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Merge two accounts",
+                "accounts": accounts,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Add a domain to the selected account…")
+    def add_domain(self, request: HttpRequest, queryset: QuerySet[Account]):
+        accounts = list(queryset[:2])
+        if len(accounts) != 1:
+            self.message_user(request, "Select exactly one account.", messages.ERROR)
+            return None
+        account = accounts[0]
+        error = None
+        if request.POST.get("confirm"):
+            try:
+                row = account_domain_add(
+                    account_id=account.pk, domain=request.POST.get("domain", "")
+                )
+            except AccountChangeError as exc:
+                error = str(exc)
+            else:
+                self.message_user(
+                    request,
+                    f"{row.domain} now belongs to {account.name}; its users without an account "
+                    "joined it.",
+                    messages.SUCCESS,
+                )
+                return None
+        return TemplateResponse(
+            request,
+            "admin/accounts/account/add_domain.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Add a domain to {account.name}",
+                "account": account,
+                "error": error,
+                "value": request.POST.get("domain", ""),
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     def save_model(self, request: HttpRequest, obj: Account, form, change: bool) -> None:
         sources = dict(obj.field_sources or {})
