@@ -36,7 +36,15 @@ class RequestRejected(Exception):
         self.message = message
 
     def as_json(self) -> dict:
-        return {"success": False, "error": self.message, "field": self.field}
+        # "code" and "message" are what Segment's API answers and its SDKs read.
+        code = "unauthorized" if self.status == 401 else "invalid_request"
+        return {
+            "success": False,
+            "code": code,
+            "message": self.message,
+            "error": self.message,
+            "field": self.field,
+        }
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,14 @@ def ingest(request: HttpRequest, call: str) -> HttpResponse:
     """POST /ingest/v1/<call>: Segment's HTTP Tracking API. 200 only once committed."""
     if request.method != "POST":
         response = JsonResponse(
-            {"success": False, "error": "use POST", "field": "method"}, status=405
+            {
+                "success": False,
+                "code": "method_not_allowed",
+                "message": "use POST",
+                "error": "use POST",
+                "field": "method",
+            },
+            status=405,
         )
         response["Allow"] = "POST"
         return response
@@ -116,8 +123,10 @@ def ingest(request: HttpRequest, call: str) -> HttpResponse:
         return JsonResponse(rejection.as_json(), status=rejection.status)
     except DatabaseError:
         logger.exception("ingestion: database unavailable")
+        message = "the database is unavailable; retry later"
         response = JsonResponse(
-            {"success": False, "error": "the database is unavailable; retry later"}, status=503
+            {"success": False, "code": "unavailable", "message": message, "error": message},
+            status=503,
         )
         response["Retry-After"] = "5"
         return response

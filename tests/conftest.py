@@ -10,6 +10,19 @@ ROLES = ("ae", "sdr", "pm", "admin")
 
 def pytest_collection_modifyitems(config, items):
     """Tests that need one backend are deselected on the other."""
+    # A transactional test flushes the database when it ends, which would also wipe the
+    # rows data migrations put there (default tracking plan, plans) for every later test.
+    careless = [
+        item.nodeid
+        for item in items
+        if (mark := item.get_closest_marker("django_db"))
+        and mark.kwargs.get("transaction")
+        and not mark.kwargs.get("serialized_rollback")
+    ]
+    if careless:
+        raise pytest.UsageError(
+            "transactional tests must also set serialized_rollback=True: " + ", ".join(careless)
+        )
     other = {"sqlite": "postgres_only", "postgresql": "sqlite_only"}[connection.vendor]
     keep, drop = [], []
     for item in items:

@@ -129,9 +129,12 @@ def test_request_over_500_kb_is_400_and_nothing_is_stored(client, write_key):
     batch = [track(i, properties={"pad": "x" * 20_000}) for i in range(30)]
     response = post(client, "batch", {"batch": batch}, key=write_key)
     assert response.status_code == 400
+    message = "request body is over 500 KB (512000 bytes, decompressed)"
     assert response.json() == {
         "success": False,
-        "error": "request body is over 500 KB (512000 bytes, decompressed)",
+        "code": "invalid_request",
+        "message": message,
+        "error": message,
         "field": "body",
     }
     assert not Event.objects.exists()
@@ -322,7 +325,7 @@ def test_ingestion_is_csrf_exempt(write_key):
 
 
 @pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_database_unavailable_answers_503_never_200(client, write_key):
     """A real outage: the test database refuses connections while the request runs."""
     from django.db import connections

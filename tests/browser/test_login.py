@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from pls_portal.services import job_advance, job_finish, job_start
 from tests.factories import TEST_PASSWORD, JobFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 LANDING = {
     "ae": ("/queue/", "PQL queue", "AE"),

@@ -19,7 +19,7 @@ from pls_portal.models import Job
 from pls_portal.services import MAINTENANCE_KIND, job_create
 from pls_portal.tasks import maintenance_job_run
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _test_database_url() -> str:
