@@ -46,6 +46,7 @@ app.conf.beat_schedule = {
         "task": "pls_portal.tasks.maintenance_run_scheduled",
         "schedule": crontab(hour=3, minute=17),
     },
+    "accounts-rollup": {"task": "accounts.tasks.rollup_touched", "schedule": 5.0},
 }
 
 app.autodiscover_tasks()

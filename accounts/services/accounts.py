@@ -17,7 +17,7 @@ from accounts.models import (
     ProductUser,
     TouchedDay,
 )
-from accounts.services.identity import account_set_fields
+from accounts.services.identity import account_set_fields, utc_days
 
 
 class AccountChangeError(Exception):
@@ -29,7 +29,7 @@ GUARD_FIELDS = ("checkout_started_at", "checkout_completed_at", "sales_request_a
 
 def _touch(account_id: int, events) -> None:
     TouchedDay.objects.bulk_create(
-        [TouchedDay(account_id=account_id, day=day) for day in events.dates("timestamp", "day")]
+        [TouchedDay(account_id=account_id, day=day) for day in utc_days(events)]
     )
 
 

@@ -14,9 +14,10 @@ same company domain are workspaces of one account.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import TruncDate
 
 from accounts.domains import company_domain
 from accounts.ingest import Message
@@ -51,6 +52,16 @@ USER_TRAITS = {
     "role": ("role",),
 }
 ADMIN_TRAITS = ("isAdmin", "is_admin", "admin")
+
+
+def utc_days(events) -> list[date]:
+    """The UTC days of some events, whatever time zone is active for the request."""
+    return list(
+        events.annotate(utc_day=TruncDate("timestamp", tzinfo=UTC))
+        .order_by()
+        .values_list("utc_day", flat=True)
+        .distinct()
+    )
 
 
 def account_set_fields(account: Account, values: dict, *, source: str) -> bool:
@@ -308,7 +319,7 @@ class IdentityResolver:
             earlier.update(account=account)
 
     def _touch_days(self, events, account_id: int) -> None:
-        for day in events.dates("timestamp", "day"):
+        for day in utc_days(events):
             self.touched.add((account_id, day))
 
     # --- writing -------------------------------------------------------------------

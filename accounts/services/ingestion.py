@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -149,6 +149,7 @@ def events_ingest(
                 if category in GUARD_FIELDS:
                     slot = (account.pk, GUARD_FIELDS[category])
                     guards[slot] = max(guards.get(slot, message.timestamp), message.timestamp)
+        _settle_identities(events, resolver, touched)
         resolver.flush()
         touched |= resolver.touched
         # ignore_conflicts: a concurrent request with the same messageId wins the race.
@@ -162,6 +163,21 @@ def events_ingest(
         )
         _update_guards(guards)
     return result
+
+
+def _settle_identities(
+    events: list[Event], resolver: IdentityResolver, touched: set[tuple[int, date]]
+) -> None:
+    """Give events of this request the identity learned later in the same request:
+    SDKs send ``page`` as an anonymous visitor, then ``identify``, in one batch."""
+    for event in events:
+        if event.user is None and event.anonymous_id:
+            anon = resolver.anonymous.get(event.anonymous_id)
+            if anon is not None and anon.user is not None:
+                event.user = anon.user
+        if event.account is None and event.user is not None and event.user.account_id:
+            event.account = event.user.account
+            touched.add((event.account.pk, event.timestamp.date()))
 
 
 def _new_messages(messages: list[Message]) -> list[Message]:

@@ -282,3 +282,42 @@ def test_admin_adds_a_domain_from_the_django_admin_and_sees_refusals(client):
     done = client.post(url, {**selection, "domain": "acme.io"}, follow=True)
     assert "Acme.io now belongs to Acme" in done.content.decode()  # admin capitalises
     assert set(acme.domains.values_list("domain", flat=True)) == {"acme.com", "acme.io"}
+
+
+def test_anonymous_page_then_identify_in_one_batch_belong_to_the_user_and_account():
+    send(
+        {"type": "page", "anonymousId": "a-7", "properties": {"path": "/pricing"}},
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "a-7",
+            "traits": {"email": "x@acme.com"},
+        },
+    )
+    page = Event.objects.get(type="page")
+    assert page.user.user_id == "u1"
+    assert page.account.domain == "acme.com"
+
+
+def test_track_then_identify_in_one_batch_puts_the_track_in_the_account():
+    send(track("u1", when="2026-11-12T10:00:00Z"), identify("u1", "ann@acme.com"))
+    event = Event.objects.get(type="track")
+    assert event.account.domain == "acme.com"
+    assert TouchedDay.objects.filter(account=event.account, day="2026-11-12").exists()
+
+
+def test_touched_days_are_utc_days_whatever_time_zone_is_active():
+    from django.utils import timezone as tz
+
+    send(identify("u1", "ann@gmail.com"), track("u1", when="2026-11-12T23:30:00Z"))
+    with tz.override("Asia/Tokyo"):  # 23:30 UTC is already the 13th in Tokyo
+        send(
+            group(
+                "u1",
+                "ws-1",
+                name="Initech",
+            )
+        )
+    days = {d.isoformat() for d in TouchedDay.objects.values_list("day", flat=True)}
+    assert "2026-11-12" in days
+    assert "2026-11-13" not in days

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import Account, Event, RejectedEvent
+from accounts.models import Account, AccountDay, Event, RejectedEvent
 from pls_portal.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,14 @@ def test_jsonl_import_stores_events_and_prints_a_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{path}: 11 read, 11 stored, 0 duplicates, 0 rejected" in out
     assert Event.objects.count() == 11
-    assert Account.objects.get().domain == "globex.com"
+    account = Account.objects.get()
+    assert account.domain == "globex.com"
+    # The import ends with the rollup: usage is there with no worker running.
+    # Two days: the identify (no timestamp: received today) and the tracks of Nov 1st.
+    assert "Usage rolled up: 2 account-days of 1 accounts." in out
+    # Only u0 (2 of the 10 tracks) is known to be at Globex; u1-u4 are account-less.
+    assert AccountDay.objects.get(account=account, day="2026-11-01").events == 2
+    assert account.usage_changed_at is not None
     job = Job.objects.get()
     assert (job.kind, job.state, job.result["stored"]) == ("import_events", "done", 11)
 

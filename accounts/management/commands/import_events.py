@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from accounts.services.imports import events_import_file
+from accounts.services.rollups import rollup_run_now
 from pls_portal.services import job_create, job_running
 
 SHOW_LINES = 20
@@ -51,3 +52,9 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  rejected lines: {lines}{suffix} (kept for review: Data → Ingestion)"
                 )
+        # The same incremental rollup the worker runs, so import then rescore works with
+        # no worker running.
+        rolled = rollup_run_now()
+        self.stdout.write(
+            f"Usage rolled up: {rolled.pairs} account-days of {rolled.accounts} accounts."
+        )

@@ -1,0 +1,37 @@
+"""Celery shells around accounts' services."""
+
+import logging
+import time
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, rollup_run
+from pls_portal.celery import TASK_RETRY_OPTIONS
+from pls_portal.services import task_lock
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(autoretry_for=(DatabaseError,), **TASK_RETRY_OPTIONS)
+def rollup_touched() -> None:
+    """Every few seconds: roll up the (account, day) pairs touched since the last run."""
+    # One read when idle: no lock row written, no Job, every five seconds.
+    if not rollup_pending():
+        return
+    with task_lock(name=ROLLUP_LOCK, ttl=ROLLUP_LOCK_TTL) as acquired:
+        if not acquired:
+            logger.info("rollup already running; skipping")
+            return
+        started = time.monotonic()
+        result = rollup_run()
+    logger.info(
+        "rollup done pairs=%s accounts=%s account_days=%s user_days=%s feature_days=%s "
+        "seconds=%.2f",
+        result.pairs,
+        result.accounts,
+        result.account_days,
+        result.user_days,
+        result.feature_days,
+        time.monotonic() - started,
+    )
