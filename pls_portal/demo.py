@@ -34,6 +34,14 @@ DEMO_LOGINS = (
 )
 
 
+def demo_login_lines() -> list[str]:
+    """The demo logins as printed by ``seed_demo`` and ``run_demo``."""
+    return [
+        f"  {login.label:<6} {login.username:<8} password: {login.password}"
+        for login in DEMO_LOGINS
+    ]
+
+
 def demo_users_seed() -> list[User]:
     """Create or reset the demo logins (same usernames, same passwords)."""
     users = []

@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.db.models.functions import TruncDate
 
 from accounts.domains import company_domain
@@ -32,6 +33,13 @@ from accounts.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Tracking-plan categories that move an account's guard timestamps.
+GUARD_FIELDS = {
+    "checkout_started": "checkout_started_at",
+    "checkout_completed": "checkout_completed_at",
+    "sales_request": "sales_request_at",
+}
 
 # Source precedence for account fields: a source never overwrites a stronger one.
 SOURCE_RANK = {
@@ -112,7 +120,12 @@ class IdentityResolver:
         self.groups: dict[str, Account] = {}
         self.domains: dict[str, Account] = {}
         self.plans: dict[str, Plan] = {}
+        # Users whose traits or account changed (all columns written) and users who
+        # were only seen (two columns written): most messages only move last_seen_at.
         self.dirty_users: dict[int, ProductUser] = {}
+        self.seen_users: dict[int, ProductUser] = {}
+        # (account id, guard field) → latest timestamp, from events placed late.
+        self.guards: dict[tuple[int, str], datetime] = {}
         self.dirty_accounts: dict[int, Account] = {}
         self.touched: set[tuple[int, date]] = set()
 
@@ -160,7 +173,8 @@ class IdentityResolver:
         if message.type == "alias":
             self._alias(message, user)
         if user is not None and message.type == "identify":
-            self._identify(message, user)
+            # With a group id the group decides the account, not the email's domain.
+            self._identify(message, user, place_by_domain=not message.group_id)
         if message.group_id:
             account = self._group(message, user)
             if user is not None:
@@ -200,7 +214,7 @@ class IdentityResolver:
         if when < user.first_seen_at or when > user.last_seen_at:
             user.first_seen_at = min(user.first_seen_at, when)
             user.last_seen_at = max(user.last_seen_at, when)
-            self.dirty_users[user.pk] = user
+            self.seen_users[user.pk] = user
 
     def _link_anonymous(self, anon: AnonymousId, user: ProductUser) -> None:
         """Events sent before identify/alias become the user's (and their account's)."""
@@ -223,7 +237,7 @@ class IdentityResolver:
         elif previous.user_id is None:
             self._link_anonymous(previous, user)
 
-    def _identify(self, message: Message, user: ProductUser) -> None:
+    def _identify(self, message: Message, user: ProductUser, *, place_by_domain: bool) -> None:
         traits = message.traits
         changes = {field: _trait(traits, keys) for field, keys in USER_TRAITS.items()}
         if not changes["name"]:
@@ -240,7 +254,7 @@ class IdentityResolver:
             if isinstance(traits.get(key), bool) and user.is_admin != traits[key]:
                 user.is_admin = traits[key]
                 self.dirty_users[user.pk] = user
-        if user.account_id is None and (domain := company_domain(user.email)):
+        if place_by_domain and user.account_id is None and (domain := company_domain(user.email)):
             account = self._domain_account(domain, when=message.timestamp)
             self._move_user(user, account, when=message.timestamp)
 
@@ -319,8 +333,19 @@ class IdentityResolver:
             earlier.update(account=account)
 
     def _touch_days(self, events, account_id: int) -> None:
+        """Record what events about to be placed in an account change: their days (for
+        the rollup) and the guard timestamps they carry (checkout, sales request)."""
         for day in utc_days(events):
             self.touched.add((account_id, day))
+        latest = (
+            events.filter(category__in=GUARD_FIELDS)
+            .order_by()
+            .values_list("category")
+            .annotate(latest=Max("timestamp"))
+        )
+        for category, when in latest:
+            slot = (account_id, GUARD_FIELDS[category])
+            self.guards[slot] = max(self.guards.get(slot, when), when)
 
     # --- writing -------------------------------------------------------------------
 
@@ -343,6 +368,11 @@ class IdentityResolver:
                     "last_seen_at",
                 ],
                 batch_size=500,
+            )
+        seen_only = [u for pk, u in self.seen_users.items() if pk not in self.dirty_users]
+        if seen_only:
+            ProductUser.objects.bulk_update(
+                seen_only, ["first_seen_at", "last_seen_at"], batch_size=500
             )
         if self.dirty_accounts:
             Account.objects.bulk_update(

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from accounts.ingest import InvalidEvent, Message
 from accounts.models import (
@@ -23,19 +24,12 @@ from accounts.models import (
     RejectedRequest,
     TouchedDay,
 )
-from accounts.services.identity import IdentityResolver
+from accounts.services.identity import GUARD_FIELDS, IdentityResolver
 from accounts.tracking_plan import PlanMeaning, meaning_for, tracking_plan_map
 
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 500
-
-# Tracking-plan categories that move an account's guard timestamps.
-GUARD_FIELDS = {
-    "checkout_started": "checkout_started_at",
-    "checkout_completed": "checkout_completed_at",
-    "sales_request": "sales_request_at",
-}
 
 
 @dataclass
@@ -74,11 +68,17 @@ def _classify(meaning: PlanMeaning | None, message: Message) -> tuple[str, str, 
     key, value = meaning.key, None
     if meaning.property_name:
         raw = message.properties.get(meaning.property_name)
+        named = (
+            slugify(str(raw)) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+        )
         if meaning.category in ("limit_hit", "paywall_hit") and not key:
-            key = str(raw)[:80] if isinstance(raw, str | int) else ""
+            key = named
+        elif meaning.category == "feature":
+            # One key per integration (integrations:slack), so distinct ones can be counted.
+            key = f"{key}:{named}" if named else key
         else:
             value = _number(raw)
-    return meaning.category, key, value
+    return meaning.category, key[:80], value
 
 
 def events_ingest(
@@ -121,7 +121,7 @@ def events_ingest(
         resolver = IdentityResolver()
         resolver.load(fresh)
         plan = tracking_plan_map()
-        events, touched, guards = [], set(resolver.touched), {}
+        events, touched = [], set(resolver.touched)
         for message in fresh:
             user, account = resolver.resolve(message)
             category, plan_key, value = _classify(
@@ -146,10 +146,12 @@ def events_ingest(
             )
             if account is not None:
                 touched.add((account.pk, message.timestamp.date()))
-                if category in GUARD_FIELDS:
-                    slot = (account.pk, GUARD_FIELDS[category])
-                    guards[slot] = max(guards.get(slot, message.timestamp), message.timestamp)
         _settle_identities(events, resolver, touched)
+        guards = dict(resolver.guards)
+        for event in events:
+            if event.account is not None and event.category in GUARD_FIELDS:
+                slot = (event.account.pk, GUARD_FIELDS[event.category])
+                guards[slot] = max(guards.get(slot, event.timestamp), event.timestamp)
         resolver.flush()
         touched |= resolver.touched
         # ignore_conflicts: a concurrent request with the same messageId wins the race.

@@ -321,3 +321,67 @@ def test_touched_days_are_utc_days_whatever_time_zone_is_active():
     days = {d.isoformat() for d in TouchedDay.objects.values_list("day", flat=True)}
     assert "2026-11-12" in days
     assert "2026-11-13" not in days
+
+
+def test_each_integration_is_its_own_feature_key():
+    send(
+        identify("u1", "ann@acme.com"),
+        track("u1", "Integration Connected", properties={"integration": "Slack"}),
+        track("u1", "Integration Connected", properties={"integration": "Google Drive"}),
+        track("u1", "Integration Connected"),
+    )
+    keys = sorted(Event.objects.filter(category="feature").values_list("key", flat=True))
+    assert keys == ["integrations", "integrations:google-drive", "integrations:slack"]
+
+
+def test_identify_with_a_group_id_lets_the_group_decide_the_account():
+    send(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "traits": {"email": "ann@contractor.io"},
+            "context": {"groupId": "ws-acme"},
+        },
+        group("u1", "ws-acme", name="Acme", website="acme.com"),
+    )
+    # One account (no stray one for the email's domain), named by the group's traits.
+    account = Account.objects.get()
+    assert account.name == "Acme"
+    assert ProductUser.objects.get().account == account
+
+
+def test_guards_move_when_a_sales_request_is_placed_in_an_account_later():
+    send(
+        identify("u1", "ann@gmail.com"),
+        track("u1", "Demo Requested", when="2026-11-18T09:00:00Z"),
+        {
+            "type": "page",
+            "anonymousId": "a-1",
+            "properties": {"path": "/contact-sales"},
+            "timestamp": "2026-11-19T09:00:00Z",
+        },
+    )
+    send(group("u1", "ws-1", name="Initech"))
+    account = Account.objects.get()
+    assert account.sales_request_at == datetime(2026, 11, 18, 9, tzinfo=UTC)
+    send({"type": "identify", "userId": "u1", "anonymousId": "a-1"})
+    account.refresh_from_db()
+    assert account.sales_request_at == datetime(2026, 11, 19, 9, tzinfo=UTC)
+
+
+def test_anonymous_checkout_then_identify_in_one_batch_moves_the_guard():
+    send(
+        {
+            "type": "track",
+            "anonymousId": "a-2",
+            "event": "Checkout Started",
+            "timestamp": "2026-11-20T08:00:00Z",
+        },
+        {
+            "type": "identify",
+            "userId": "u2",
+            "anonymousId": "a-2",
+            "traits": {"email": "b@acme.com"},
+        },
+    )
+    assert Account.objects.get().checkout_started_at == datetime(2026, 11, 20, 8, tzinfo=UTC)

@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from pls_portal.demo import DEMO_LOGINS
+from pls_portal.demo import demo_login_lines
 
 
 class Command(BaseCommand):
@@ -42,8 +42,8 @@ class Command(BaseCommand):
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nPLS Portal is starting at {url}"))
         self.stdout.write("Log in as:")
-        for login in DEMO_LOGINS:
-            self.stdout.write(f"  {login.label:<6} {login.username:<8} password: {login.password}")
+        for line in demo_login_lines():
+            self.stdout.write(line)
         self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
 
         stop_requested = threading.Event()

@@ -1,8 +1,28 @@
 """Fill the database with the demo population. Safe to run again: nothing doubles."""
 
 from django.core.management.base import BaseCommand
+from tqdm import tqdm
 
-from pls_portal.demo import DEMO_LOGINS, demo_users_seed
+from accounts.demo import demo_events_seed
+from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_run
+from pls_portal.demo import demo_login_lines, demo_users_seed
+from pls_portal.services import task_lock
+
+
+class _BarProgress:
+    """The ``set_total`` / ``advance`` calls of a job's progress, drawn on a terminal bar."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+
+    def set_total(self, total: int) -> None:
+        self.bar.total = total
+        self.bar.refresh()
+
+    def advance(self, n: int = 1, message: str | None = None) -> None:
+        if message is not None:
+            self.bar.set_description(message, refresh=False)
+        self.bar.update(n)
 
 
 class Command(BaseCommand):
@@ -11,5 +31,25 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         users = demo_users_seed()
         self.stdout.write(self.style.SUCCESS(f"Demo logins ready: {len(users)} users."))
-        for login in DEMO_LOGINS:
-            self.stdout.write(f"  {login.label:<6} {login.username:<8} password: {login.password}")
+        for line in demo_login_lines():
+            self.stdout.write(line)
+
+        with tqdm(total=None, unit="event", desc="Demo events", file=self.stderr._out) as bar:
+            result = demo_events_seed(progress=_BarProgress(bar))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo product data: {result.accounts} accounts, {result.users} users, "
+                f"{result.stored} events stored ({result.duplicates} already there)."
+            )
+        )
+        self._rollup()
+
+    def _rollup(self) -> None:
+        """Roll the demo days up now, so the first page shows usage without waiting."""
+        with task_lock(name=ROLLUP_LOCK, ttl=ROLLUP_LOCK_TTL) as acquired:
+            if not acquired:
+                self.stdout.write("A rollup is running; it picks up the demo days.")
+                return
+            with tqdm(unit="day", desc="Rollup", file=self.stderr._out) as bar:
+                rollup = rollup_run(progress=_BarProgress(bar))
+        self.stdout.write(self.style.SUCCESS(f"Rollup: {rollup.summary}."))
