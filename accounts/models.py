@@ -201,12 +201,24 @@ class Event(models.Model):
     type = models.CharField(max_length=8, choices=Type.choices)
     # The event name for track, the page path (or screen name) for page/screen.
     name = models.CharField(max_length=500, blank=True)
+    # No single-column FK indexes: (account, timestamp) and (user, timestamp) below serve
+    # those lookups, and every index costs on the hottest insert path.
     user = models.ForeignKey(
-        ProductUser, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+        ProductUser,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
     anonymous_id = models.CharField(max_length=200, blank=True)
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
     timestamp = models.DateTimeField(help_text="When it happened (clock skew corrected).")
     received_at = models.DateTimeField()

@@ -14,9 +14,9 @@ same company domain are workspaces of one account.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.db.models.functions import TruncDate
 
@@ -33,6 +33,8 @@ from accounts.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+SEEN_GRANULARITY = timedelta(minutes=15)
 
 # Tracking-plan categories that move an account's guard timestamps.
 GUARD_FIELDS = {
@@ -211,7 +213,9 @@ class IdentityResolver:
         return user
 
     def _seen(self, user: ProductUser, when: datetime) -> None:
-        if when < user.first_seen_at or when > user.last_seen_at:
+        # Last seen is kept to the quarter hour: rewriting the user row (and its index)
+        # for every event would be the most expensive write of ingestion.
+        if when < user.first_seen_at or when > user.last_seen_at + SEEN_GRANULARITY:
             user.first_seen_at = min(user.first_seen_at, when)
             user.last_seen_at = max(user.last_seen_at, when)
             self.seen_users[user.pk] = user
@@ -371,12 +375,47 @@ class IdentityResolver:
             )
         seen_only = [u for pk, u in self.seen_users.items() if pk not in self.dirty_users]
         if seen_only:
-            ProductUser.objects.bulk_update(
-                seen_only, ["first_seen_at", "last_seen_at"], batch_size=500
-            )
+            _seen_update(seen_only)
         if self.dirty_accounts:
             Account.objects.bulk_update(
                 self.dirty_accounts.values(),
                 ["name", "industry", "employees", "plan", "field_sources"],
                 batch_size=500,
+            )
+
+
+def _seen_update(users: list[ProductUser]) -> None:
+    """First/last seen of many users in one UPDATE, never moving the times backwards
+    (LEAST/GREATEST against the stored values, so concurrent requests cannot)."""
+    table = ProductUser._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Three array parameters, whatever the number of users.
+            cursor.execute(
+                f"UPDATE {table} AS u SET "  # noqa: S608 (table name only)
+                "first_seen_at = LEAST(u.first_seen_at, v.first_seen), "
+                "last_seen_at = GREATEST(u.last_seen_at, v.last_seen) "
+                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
+                "AS v(id, first_seen, last_seen) WHERE u.id = v.id",
+                [
+                    [u.pk for u in users],
+                    [u.first_seen_at for u in users],
+                    [u.last_seen_at for u in users],
+                ],
+            )
+            return
+        for start in range(0, len(users), 300):
+            chunk = users[start : start + 300]
+            params = []
+            for user in chunk:
+                params += [user.pk, adapt(user.first_seen_at), adapt(user.last_seen_at)]
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"WITH v(id, first_seen, last_seen) AS (VALUES {values}) "  # noqa: S608
+                f"UPDATE {table} SET "
+                f"first_seen_at = MIN({table}.first_seen_at, v.first_seen), "
+                f"last_seen_at = MAX({table}.last_seen_at, v.last_seen) "
+                f"FROM v WHERE {table}.id = v.id",
+                params,
             )

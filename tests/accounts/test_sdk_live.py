@@ -11,6 +11,18 @@ from accounts.services.keys import ingestion_key_create
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
+@pytest.fixture(autouse=True)
+def _close_sdk_connections():
+    """The SDKs keep one HTTP session per process; its kept-alive connection would hold a
+    live-server thread, and that thread's database connection, past the test."""
+    yield
+    from rudderstack.analytics import request as rudder_request
+    from segment.analytics import request as segment_request
+
+    segment_request._session.close()
+    rudder_request._session.close()
+
+
 def _send_the_same_story(client):
     client.identify(
         "user-1",
