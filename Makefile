@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED := 1
 TEST_ENV := DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/test-suite.sqlite3} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-sqla+sqlite:///$(CURDIR)/var/test-celery-broker.sqlite3}
 
-.PHONY: help setup demo test lint format browser
+.PHONY: help setup demo test lint format browser bench
 
 help:
 	@echo "make demo   set up, load demo data, run web + worker + beat (Ctrl-C stops all)"
@@ -52,3 +52,12 @@ lint: setup
 format: setup
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Benchmarks (PostgreSQL only; see benchmarks/README.md). The population, 100k accounts and
+# 10M events unless BENCH_ARGS says otherwise (e.g. BENCH_ARGS="--accounts 10000
+# --events 1000000"), is generated once and reused; INGEST_ARGS goes to the ingest run.
+BENCH_DATABASE_URL := postgres://postgres@127.0.0.1:5432/pls_bench
+
+bench: setup
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) benchmarks/generate.py --create-db --reuse $(BENCH_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) benchmarks/ingest.py $(INGEST_ARGS)

@@ -8,6 +8,7 @@ an ``InvalidEvent`` kept for review while the rest are stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -292,8 +293,12 @@ def parse_event(
 
 
 def _ip(value) -> str | None:
-    if not isinstance(value, str):
-        return None
+    return _parse_ip(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(value: str) -> str | None:
+    # Cached: a batch carries the same few addresses hundreds of times.
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:

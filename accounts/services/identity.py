@@ -142,17 +142,70 @@ class IdentityResolver:
         domains = {d for m in messages if (d := company_domain(m.email))}
         domains |= {d for m in messages if m.type == "group" and (d := self._group_domain(m))}
 
-        for user in ProductUser.objects.filter(user_id__in=user_ids).select_related("account"):
-            self.users[user.user_id] = user
-        for anon in AnonymousId.objects.filter(anonymous_id__in=anonymous_ids).select_related(
-            "user__account"
-        ):
-            self.anonymous[anon.anonymous_id] = anon
+        self._load_users(user_ids)
+        self._create_users(messages)
+        self._load_anonymous(anonymous_ids)
+        self._create_anonymous(messages)
         for group in AccountGroup.objects.filter(group_id__in=group_ids).select_related("account"):
             self.groups[group.group_id] = self._live(group.account)
         for row in AccountDomain.objects.filter(domain__in=domains).select_related("account"):
             self.domains[row.domain] = self._live(row.account)
         self.plans = {plan.key: plan for plan in Plan.objects.all()}
+
+    def _load_users(self, user_ids: set[str]) -> None:
+        for user in ProductUser.objects.filter(user_id__in=user_ids).select_related("account"):
+            self.users[user.user_id] = user
+
+    def _load_anonymous(self, anonymous_ids: set[str]) -> None:
+        for anon in AnonymousId.objects.filter(anonymous_id__in=anonymous_ids).select_related(
+            "user__account"
+        ):
+            self.anonymous[anon.anonymous_id] = anon
+
+    def _create_users(self, messages: list[Message]) -> None:
+        """Every new user of the request in one insert. ON CONFLICT DO NOTHING: when two
+        requests bring the same new user at once, both end up with the one row."""
+        span: dict[str, tuple[datetime, datetime]] = {}
+        for m in messages:
+            if m.user_id and m.user_id not in self.users:
+                first, last = span.get(m.user_id, (m.timestamp, m.timestamp))
+                span[m.user_id] = (min(first, m.timestamp), max(last, m.timestamp))
+        if not span:
+            return
+        ProductUser.objects.bulk_create(
+            [
+                ProductUser(user_id=uid, first_seen_at=first, last_seen_at=last)
+                for uid, (first, last) in sorted(span.items())
+            ],
+            ignore_conflicts=True,
+        )
+        self._load_users(set(span))
+
+    def _create_anonymous(self, messages: list[Message]) -> None:
+        """Every new anonymous id in one insert, already linked to its user when a message
+        of the request names both (identify, alias), so no event needs relinking."""
+        new: dict[str, tuple[str, datetime]] = {}
+        for m in messages:
+            ids = [m.anonymous_id] + ([m.previous_id] if m.type == "alias" else [])
+            for anonymous_id in ids:
+                if not anonymous_id or anonymous_id in self.anonymous:
+                    continue
+                owner, first = new.get(anonymous_id, ("", m.timestamp))
+                new[anonymous_id] = (owner or m.user_id, min(first, m.timestamp))
+        if not new:
+            return
+        AnonymousId.objects.bulk_create(
+            [
+                AnonymousId(
+                    anonymous_id=anonymous_id,
+                    user=self.users.get(owner) if owner else None,
+                    first_seen_at=first,
+                )
+                for anonymous_id, (owner, first) in sorted(new.items())
+            ],
+            ignore_conflicts=True,
+        )
+        self._load_anonymous(set(new))
 
     @staticmethod
     def _live(account: Account) -> Account:
@@ -190,24 +243,12 @@ class IdentityResolver:
         user = self.users.get(message.user_id) if message.user_id else None
         anon = self.anonymous.get(message.anonymous_id) if message.anonymous_id else None
         if user is None and anon is not None and anon.user_id:
-            user = anon.user
-        if user is None and message.user_id:
-            user = ProductUser.objects.create(
-                user_id=message.user_id,
-                first_seen_at=message.timestamp,
-                last_seen_at=message.timestamp,
-            )
-            self.users[message.user_id] = user
-        if message.anonymous_id:
-            if anon is None:
-                anon = AnonymousId.objects.create(
-                    anonymous_id=message.anonymous_id,
-                    user=user,
-                    first_seen_at=message.timestamp,
-                )
-                self.anonymous[message.anonymous_id] = anon
-            elif anon.user_id is None and user is not None:
-                self._link_anonymous(anon, user)
+            # One instance per user in the request, so what later messages learn
+            # (identify, group) reaches every event of that user.
+            user = self.users.setdefault(anon.user.user_id, anon.user)
+        # load() made every user and anonymous id of the request; here they are linked.
+        if anon is not None and anon.user_id is None and user is not None:
+            self._link_anonymous(anon, user)
         if user is not None:
             self._seen(user, message.timestamp)
         return user
@@ -232,13 +273,8 @@ class IdentityResolver:
     def _alias(self, message: Message, user: ProductUser | None) -> None:
         if user is None:
             return
-        previous = self.anonymous.get(message.previous_id)
-        if previous is None:
-            previous = AnonymousId.objects.create(
-                anonymous_id=message.previous_id, user=user, first_seen_at=message.timestamp
-            )
-            self.anonymous[message.previous_id] = previous
-        elif previous.user_id is None:
+        previous = self.anonymous[message.previous_id]
+        if previous.user_id is None:
             self._link_anonymous(previous, user)
 
     def _identify(self, message: Message, user: ProductUser, *, place_by_domain: bool) -> None:
@@ -356,7 +392,7 @@ class IdentityResolver:
     def flush(self) -> None:
         if self.dirty_users:
             ProductUser.objects.bulk_update(
-                self.dirty_users.values(),
+                sorted(self.dirty_users.values(), key=lambda u: u.pk),
                 [
                     "account",
                     "email",
@@ -373,12 +409,16 @@ class IdentityResolver:
                 ],
                 batch_size=500,
             )
-        seen_only = [u for pk, u in self.seen_users.items() if pk not in self.dirty_users]
+        # Rows are locked in id order, so concurrent requests never deadlock on users.
+        seen_only = sorted(
+            (u for pk, u in self.seen_users.items() if pk not in self.dirty_users),
+            key=lambda u: u.pk,
+        )
         if seen_only:
             _seen_update(seen_only)
         if self.dirty_accounts:
             Account.objects.bulk_update(
-                self.dirty_accounts.values(),
+                sorted(self.dirty_accounts.values(), key=lambda a: a.pk),
                 ["name", "industry", "employees", "plan", "field_sources"],
                 batch_size=500,
             )

@@ -61,7 +61,7 @@ def _number(value) -> float | None:
     return None
 
 
-def _classify(meaning: PlanMeaning | None, message: Message) -> tuple[str, str, float | None]:
+def event_classify(meaning: PlanMeaning | None, message: Message) -> tuple[str, str, float | None]:
     """(category, key, value) of a message under the tracking plan."""
     if meaning is None:
         return "", "", None
@@ -124,7 +124,7 @@ def events_ingest(
         events, touched = [], set(resolver.touched)
         for message in fresh:
             user, account = resolver.resolve(message)
-            category, plan_key, value = _classify(
+            category, plan_key, value = event_classify(
                 meaning_for(plan, event_type=message.type, name=message.name), message
             )
             events.append(
