@@ -119,13 +119,9 @@ def load_json(data: bytes) -> dict:
     return payload
 
 
-def parse_request(
-    *, call: str, payload: dict, received_at: datetime
-) -> tuple[list[Message], list[InvalidEvent]]:
-    """Split a decoded request into valid messages and invalid events.
-
-    ``call`` is ``batch`` or one of the single-event calls (``track``, ``identify``…).
-    """
+def check_request(*, call: str, payload: dict) -> None:
+    """The request-level limits, checked before the API answers: a break refuses the
+    whole request (``RequestRejected``). Event-level checks come with ``parse_request``."""
     if call == "batch":
         batch = payload.get("batch")
         if not isinstance(batch, list):
@@ -138,19 +134,32 @@ def parse_request(
                 field="batch",
                 message=f"batch has {len(batch)} events; the limit is {MAX_BATCH_EVENTS}",
             )
+        return
+    size = _size(payload)
+    if size > MAX_EVENT_BYTES:
+        raise RequestRejected(
+            status=400,
+            field="event",
+            message=f"event is over 32 KB ({MAX_EVENT_BYTES} bytes): {size} bytes",
+        )
+
+
+def parse_request(
+    *, call: str, payload: dict, received_at: datetime
+) -> tuple[list[Message], list[InvalidEvent]]:
+    """Split a decoded request into valid messages and invalid events.
+
+    ``call`` is ``batch`` or one of the single-event calls (``track``, ``identify``…).
+    """
+    check_request(call=call, payload=payload)
+    if call == "batch":
+        batch = payload["batch"]
         defaults = {
             "sentAt": payload.get("sentAt"),
             "context": payload.get("context") if isinstance(payload.get("context"), dict) else {},
         }
         events = batch
     else:
-        size = _size(payload)
-        if size > MAX_EVENT_BYTES:
-            raise RequestRejected(
-                status=400,
-                field="event",
-                message=f"event is over 32 KB ({MAX_EVENT_BYTES} bytes): {size} bytes",
-            )
         defaults = {"sentAt": None, "context": {}}
         events = [{**payload, "type": call}]
 

@@ -444,3 +444,17 @@ class RejectedRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} {self.reason}"
+
+
+class IncomingRequest(models.Model):
+    """An accepted ingestion request, committed before the API answers 200 and turned
+    into events by the drain task moments later. Keeping identity resolution and dedupe
+    off the HTTP path is what lets the API take events at close to COPY speed."""
+
+    received_at = models.DateTimeField()
+    key = models.ForeignKey(IngestionKey, null=True, blank=True, on_delete=models.SET_NULL)
+    call = models.CharField(max_length=10)
+    body = models.TextField(help_text="The request's JSON, decompressed.")
+
+    def __str__(self) -> str:
+        return f"{self.call} @ {self.received_at:%Y-%m-%d %H:%M:%S}"

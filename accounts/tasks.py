@@ -2,10 +2,12 @@
 
 import logging
 import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.db import DatabaseError
 
+from accounts.services.incoming import incoming_drain, incoming_pending
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, rollup_run
 from pls_portal.celery import TASK_RETRY_OPTIONS
 from pls_portal.services import task_lock
@@ -33,5 +35,30 @@ def rollup_touched() -> None:
         result.account_days,
         result.user_days,
         result.feature_days,
+        time.monotonic() - started,
+    )
+
+
+DRAIN_LOCK = "accounts-drain"
+
+
+@shared_task(autoretry_for=(DatabaseError,), **TASK_RETRY_OPTIONS)
+def incoming_drain_run() -> None:
+    """Every two seconds: turn accepted ingestion requests into events. One drainer at
+    a time, so identity resolution never races itself."""
+    if not incoming_pending():
+        return
+    with task_lock(name=DRAIN_LOCK, ttl=timedelta(minutes=10)) as acquired:
+        if not acquired:
+            logger.info("drain already running; skipping")
+            return
+        started = time.monotonic()
+        result = incoming_drain()
+    logger.info(
+        "drain done received=%s stored=%s duplicates=%s rejected=%s seconds=%.2f",
+        result.received,
+        result.stored,
+        result.duplicates,
+        result.rejected,
         time.monotonic() - started,
     )

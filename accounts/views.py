@@ -2,13 +2,14 @@
 
 import base64
 import binascii
+import json
 import logging
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import Paginator
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,9 +20,9 @@ from accounts.forms import IngestionKeyForm, RejectedDeleteForm
 from accounts.ingest import (
     EVENT_TYPES,
     RequestRejected,
+    check_request,
     decode_body,
     load_json,
-    parse_request,
 )
 from accounts.models import IngestionKey
 from accounts.selectors import (
@@ -30,7 +31,8 @@ from accounts.selectors import (
     rejected_events,
     tracking_plan_entries,
 )
-from accounts.services.ingestion import events_ingest, rejected_events_clear, request_reject
+from accounts.services.incoming import incoming_store
+from accounts.services.ingestion import rejected_events_clear, request_reject
 from accounts.services.keys import (
     ingestion_key_check,
     ingestion_key_create,
@@ -73,7 +75,9 @@ def _authenticate(plaintext: str | None) -> IngestionKey:
 
 @csrf_exempt
 def ingest(request: HttpRequest, call: str) -> HttpResponse:
-    """POST /ingest/v1/<call>: Segment's HTTP Tracking API. 200 only once committed."""
+    """POST /ingest/v1/<call>: Segment's HTTP Tracking API. Request-level limits are
+    checked here; the request is committed before the 200, and the drain task turns it
+    into events (event-level checks, dedupe, identity) within seconds."""
     if request.method != "POST":
         response = JsonResponse(
             {
@@ -99,15 +103,21 @@ def ingest(request: HttpRequest, call: str) -> HttpResponse:
             raise RequestRejected(
                 status=400, field="body", message="request body is over 500 KB (512000 bytes)"
             ) from None
-        payload = load_json(decode_body(body, request.headers.get("Content-Encoding", "")))
+        data = decode_body(body, request.headers.get("Content-Encoding", ""))
+        payload = load_json(data)
         if key is None:
             write_key = payload.get("writeKey")
             key = _authenticate(write_key if isinstance(write_key, str) else None)
-        messages, invalid = parse_request(call=call, payload=payload, received_at=received_at)
-        result = events_ingest(
-            messages=messages, invalid=invalid, source="http", key=key, received_at=received_at
-        )
-        IngestionKey.objects.filter(pk=key.pk).update(last_used_at=received_at)
+        check_request(call=call, payload=payload)
+        # Durable before 200; the drain task turns it into events within seconds.
+        with transaction.atomic():
+            incoming_store(
+                call=call,
+                body=data.decode(json.detect_encoding(data)),
+                key=key,
+                received_at=received_at,
+            )
+            IngestionKey.objects.filter(pk=key.pk).update(last_used_at=received_at)
     except RequestRejected as rejection:
         try:
             request_reject(
@@ -130,14 +140,6 @@ def ingest(request: HttpRequest, call: str) -> HttpResponse:
         )
         response["Retry-After"] = "5"
         return response
-    logger.info(
-        "ingest call=%s key=%s stored=%s duplicates=%s rejected=%s",
-        call,
-        key.pk,
-        result.stored,
-        result.duplicates,
-        result.rejected,
-    )
     return JsonResponse({"success": True})
 
 

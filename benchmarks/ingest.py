@@ -17,8 +17,12 @@ In one run it:
    ``SECRET_KEY``) on a free port and warms each worker thread up with a small batch;
 4. posts the batches to ``/ingest/v1/batch`` (HTTP Basic, the write key as user name)
    from ``--clients`` threads over keep-alive connections and measures events/s from the
-   first request to the last response. Only 200 responses count; any other status is
-   reported and makes the script exit non-zero, as does a stored count that differs;
+   first request to the last response (the API answers once the request is committed).
+   Only 200 responses count; any other status is reported and makes the script exit
+   non-zero, as does a stored count that differs;
+4b. drains the accepted requests into events in-process, as the worker's drain task does
+   (validation, dedupe, identity, COPY), and times it: the sustained rate one drainer
+   turns accepted events into stored, resolved events;
 5. copies the rows the API just stored (``COPY … TO``), then times ``COPY … FROM STDIN``
    of those exact rows into a scratch table made ``LIKE accounts_event INCLUDING ALL``
    (same indexes; no foreign keys, as LIKE does not copy them) and dropped afterwards;
@@ -702,6 +706,8 @@ def write_report(result: dict) -> None:
         "|---|---|---|",
         f"| HTTP ingest, end to end | {figures['http_events_per_second']:,} events/s | "
         f"≥ {TARGET_EVENTS_PER_SECOND:,}: **{figures['events_target']}** |",
+        f"| drain into events (worker, one drainer) | "
+        f"{figures.get('drain_events_per_second', 0):,} events/s | |",
         f"| COPY into `LIKE accounts_event INCLUDING ALL` ({figures['copy']['indexes']} "
         f"indexes) | {figures['copy']['rows_per_second']:,} rows/s | |",
         f"| HTTP ÷ COPY | {figures['ratio']:.3f} | ≥ {TARGET_COPY_RATIO}: "
@@ -841,6 +847,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from accounts.services.incoming import incoming_drain
     from accounts.services.keys import ingestion_key_create, ingestion_key_revoke
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -897,6 +904,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for failure in warm.failures:
             print(f"warm-up {failure}", file=sys.stderr)
+        incoming_drain()  # the warm-up's requests, so the drain below times the run alone
         with connection.cursor() as cursor:
             cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_event")
             before_id = cursor.fetchone()[0]
@@ -926,14 +934,22 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
 
+    http_eps = round(outcome.ok_events / seconds) if seconds else 0
+    print(f"HTTP: {outcome.ok_events:,} events in {seconds:.2f} s = {http_eps:,} events/s")
+    # The API commits accepted requests; the worker's drain task makes them events. Timed
+    # here in-process, one drainer, as the worker runs it.
+    print("draining the accepted requests into events (the worker's drain task)…", flush=True)
+    drain_started = time.perf_counter()
+    drained = incoming_drain()
+    drain_seconds = time.perf_counter() - drain_started
+    drain_eps = round(drained.received / drain_seconds) if drain_seconds else 0
+    print(f"drain: {drained.received:,} events in {drain_seconds:.2f} s = {drain_eps:,} events/s")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*), coalesce(max(id), 0) FROM accounts_event WHERE id > %s", [before_id]
         )
         stored, until_id = cursor.fetchone()
     connection.close()
-    http_eps = round(outcome.ok_events / seconds) if seconds else 0
-    print(f"HTTP: {outcome.ok_events:,} events in {seconds:.2f} s = {http_eps:,} events/s")
     if cpu:
         print(
             f"CPU seconds during the run ({os.cpu_count()} CPUs × {seconds:.1f} s = "
@@ -951,6 +967,8 @@ def main(argv: list[str] | None = None) -> None:
         "stored": stored,
         "seconds": round(seconds, 3),
         "http_events_per_second": http_eps,
+        "drain_events_per_second": drain_eps,
+        "drain_seconds": round(drain_seconds, 3),
         "latency_ms": {
             "p50": round(1000 * statistics.median(outcome.latencies), 1)
             if outcome.latencies

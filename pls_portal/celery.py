@@ -42,6 +42,7 @@ TASK_RETRY_OPTIONS = {
 }
 
 app.conf.beat_schedule = {
+    "accounts-drain": {"task": "accounts.tasks.incoming_drain_run", "schedule": 2.0},
     "maintenance-nightly": {
         "task": "pls_portal.tasks.maintenance_run_scheduled",
         "schedule": crontab(hour=3, minute=17),

@@ -12,11 +12,13 @@ from accounts.models import (
     Account,
     AnonymousId,
     Event,
+    IncomingRequest,
     ProductUser,
     RejectedEvent,
     RejectedRequest,
     TouchedDay,
 )
+from accounts.services.incoming import incoming_drain
 from accounts.services.keys import ingestion_key_create, ingestion_key_revoke
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +33,9 @@ def basic(key: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
-def post(client, path, body, *, key=None, gzip_body=False, raw=None):
+def post(client, path, body, *, key=None, gzip_body=False, raw=None, drain=True):
+    """POST like an SDK, then let the drain task turn accepted requests into events
+    (in production the worker does it within seconds)."""
     data = raw if raw is not None else json.dumps(body).encode()
     headers = {}
     if key is not None:
@@ -39,9 +43,12 @@ def post(client, path, body, *, key=None, gzip_body=False, raw=None):
     if gzip_body:
         data = gzip.compress(data)
         headers["Content-Encoding"] = "gzip"
-    return client.post(
+    response = client.post(
         f"/ingest/v1/{path}", data=data, content_type="application/json", headers=headers
     )
+    if drain:
+        incoming_drain()
+    return response
 
 
 def track(n=0, **extra):
@@ -60,6 +67,22 @@ def test_batch_with_basic_auth_stores_events_and_answers_success(client, write_k
     assert response.status_code == 200
     assert response.json() == {"success": True}
     assert sorted(Event.objects.values_list("message_id", flat=True)) == ["m-1", "m-2"]
+
+
+def test_an_accepted_request_is_committed_before_200_and_drained_into_events(client, write_key):
+    response = post(client, "batch", {"batch": [track(1), track(2)]}, key=write_key, drain=False)
+    assert response.status_code == 200
+    assert IncomingRequest.objects.count() == 1
+    assert not Event.objects.exists()
+    result = incoming_drain()
+    assert (result.received, result.stored) == (2, 2)
+    assert not IncomingRequest.objects.exists()
+    assert Event.objects.count() == 2
+
+
+def test_a_refused_request_is_not_kept(client, write_key):
+    post(client, "batch", None, key=write_key, raw=b"[1, 2", drain=False)
+    assert not IncomingRequest.objects.exists()
 
 
 def test_write_key_in_the_body_is_accepted(client, write_key):
@@ -341,7 +364,7 @@ def test_database_unavailable_answers_503_never_200(client, write_key):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 [name],
             )
-        response = post(client, "batch", {"batch": [track(1)]}, key=write_key)
+        response = post(client, "batch", {"batch": [track(1)]}, key=write_key, drain=False)
         assert response.status_code == 503
         assert response.json()["error"] == "the database is unavailable; retry later"
         assert response["Retry-After"] == "5"
@@ -354,3 +377,30 @@ def test_database_unavailable_answers_503_never_200(client, write_key):
     # The SDK's retry after the outage is stored.
     assert post(client, "batch", {"batch": [track(1)]}, key=write_key).status_code == 200
     assert Event.objects.count() == 1
+
+
+def test_the_drain_task_drains_and_skips_while_another_drain_runs(client, write_key):
+    from datetime import timedelta
+
+    from accounts.tasks import DRAIN_LOCK, incoming_drain_run
+    from pls_portal.services import task_lock
+
+    post(client, "batch", {"batch": [track(1)]}, key=write_key, drain=False)
+    with task_lock(name=DRAIN_LOCK, ttl=timedelta(minutes=1)):
+        incoming_drain_run.run()
+    assert not Event.objects.exists()
+    incoming_drain_run.run()
+    assert Event.objects.count() == 1
+    assert not IncomingRequest.objects.exists()
+
+
+def test_an_accepted_request_that_no_longer_reads_is_kept_for_review(db):
+    from django.utils import timezone
+
+    IncomingRequest.objects.create(call="batch", body="{oops", received_at=timezone.now())
+    result = incoming_drain()
+    assert result.rejected == 1
+    kept = RejectedEvent.objects.get()
+    assert (kept.field, kept.payload) == ("body", "{oops")
+    assert kept.reason.startswith("accepted request could not be read")
+    assert not IncomingRequest.objects.exists()

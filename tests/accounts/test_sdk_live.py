@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from accounts.models import Account, Event, ProductUser
+from accounts.services.incoming import incoming_drain
 from accounts.services.keys import ingestion_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -42,6 +43,8 @@ def _send_the_same_story(client):
 
 
 def _assert_stored():
+    # What the worker's drain task does every two seconds.
+    incoming_drain()
     assert Event.objects.count() == 4
     account = Account.objects.get()
     assert (account.name, account.domain, account.employees) == ("Acme", "acme.co.uk", 250)
