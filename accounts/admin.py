@@ -6,6 +6,8 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import (
     Account,
@@ -22,6 +24,7 @@ from accounts.models import (
 )
 from accounts.services.accounts import AccountChangeError, account_domain_add, account_merge
 from accounts.services.keys import ingestion_key_revoke
+from accounts.services.reclassify import reclassify_start
 
 
 class ReadOnlyAdminMixin:
@@ -51,9 +54,36 @@ class PlanAdmin(admin.ModelAdmin):
 
 @admin.register(TrackingPlanEntry)
 class TrackingPlanEntryAdmin(admin.ModelAdmin):
+    """Each change re-reads past events in the background (a Job), so usage, scores and
+    dossiers follow the new meaning, not only events that arrive from now on."""
+
     list_display = ("name", "match_type", "category", "key", "flag")
     list_filter = ("category", "match_type")
     search_fields = ("name", "key", "description")
+
+    def _reclassify(self, request: HttpRequest) -> None:
+        job = reclassify_start(created_by=request.user)
+        self.message_user(
+            request,
+            format_html(
+                'Past events are being re-read with the new tracking plan: <a href="{}">'
+                "follow the job</a>.",
+                reverse("job_detail", kwargs={"job_id": job.pk}),
+            ),
+            messages.INFO,
+        )
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        self._reclassify(request)
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        super().delete_model(request, obj)
+        self._reclassify(request)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        self._reclassify(request)
 
 
 class AccountDomainInline(admin.TabularInline):

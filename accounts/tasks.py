@@ -8,9 +8,11 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from accounts.services.incoming import incoming_drain, incoming_pending
+from accounts.services.reclassify import events_reclassify_job
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, rollup_run
 from pls_portal.celery import TASK_RETRY_OPTIONS
-from pls_portal.services import task_lock
+from pls_portal.models import Job
+from pls_portal.services import job_fail, task_lock
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +64,16 @@ def incoming_drain_run() -> None:
         result.rejected,
         time.monotonic() - started,
     )
+
+
+@shared_task(autoretry_for=(DatabaseError,), **TASK_RETRY_OPTIONS)
+def events_reclassify_run(job_id: int) -> None:
+    """After a tracking-plan change: apply the plan to stored events (a Job)."""
+    if not Job.objects.filter(pk=job_id, state=Job.State.QUEUED).exists():
+        logger.info("reclassify job gone or already run job_id=%s", job_id)
+        return
+    with task_lock(name="accounts-reclassify", ttl=timedelta(hours=2)) as acquired:
+        if not acquired:
+            job_fail(job_id=job_id, message="Skipped: another re-read was in progress.")
+            return
+        events_reclassify_job(job_id=job_id)
