@@ -61,3 +61,4 @@ BENCH_DATABASE_URL := postgres://postgres@127.0.0.1:5432/pls_bench
 bench: setup
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) benchmarks/generate.py --create-db --reuse $(BENCH_ARGS)
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) benchmarks/ingest.py $(INGEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) benchmarks/import_memory.py

@@ -130,6 +130,8 @@ class IdentityResolver:
         self.guards: dict[tuple[int, str], datetime] = {}
         self.dirty_accounts: dict[int, Account] = {}
         self.touched: set[tuple[int, date]] = set()
+        self.orphan_users: set[int] = set()
+        self.orphan_anonymous: set[str] = set()
 
     # --- loading -------------------------------------------------------------------
 
@@ -146,11 +148,34 @@ class IdentityResolver:
         self._create_users(messages)
         self._load_anonymous(anonymous_ids)
         self._create_anonymous(messages)
+        self._load_orphans()
         for group in AccountGroup.objects.filter(group_id__in=group_ids).select_related("account"):
             self.groups[group.group_id] = self._live(group.account)
         for row in AccountDomain.objects.filter(domain__in=domains).select_related("account"):
             self.domains[row.domain] = self._live(row.account)
         self.plans = {plan.key: plan for plan in Plan.objects.all()}
+
+    def _load_orphans(self) -> None:
+        """Which users and anonymous ids of the request have stored events still waiting
+        for a user or an account: two queries here instead of two per user later."""
+        self.orphan_users = set(
+            Event.objects.filter(
+                user__in=[u.pk for u in self.users.values() if u.account_id is None],
+                account__isnull=True,
+            )
+            .order_by()
+            .values_list("user_id", flat=True)
+            .distinct()
+        )
+        self.orphan_anonymous = set(
+            Event.objects.filter(
+                anonymous_id__in=[a for a, row in self.anonymous.items() if row.user_id is None],
+                user__isnull=True,
+            )
+            .order_by()
+            .values_list("anonymous_id", flat=True)
+            .distinct()
+        )
 
     def _load_users(self, user_ids: set[str]) -> None:
         for user in ProductUser.objects.filter(user_id__in=user_ids).select_related("account"):
@@ -265,10 +290,14 @@ class IdentityResolver:
         """Events sent before identify/alias become the user's (and their account's)."""
         anon.user = user
         anon.save(update_fields=["user"])
+        if anon.anonymous_id not in self.orphan_anonymous:
+            return
+        self.orphan_anonymous.discard(anon.anonymous_id)
         earlier = Event.objects.filter(anonymous_id=anon.anonymous_id, user__isnull=True)
         if user.account_id:
             self._touch_days(earlier, user.account_id)
         earlier.update(user=user, account=user.account_id)
+        self.orphan_users.add(user.pk)
 
     def _alias(self, message: Message, user: ProductUser | None) -> None:
         if user is None:
@@ -366,8 +395,9 @@ class IdentityResolver:
         had_account = user.account_id is not None
         user.account = account
         self.dirty_users[user.pk] = user
-        if not had_account:
+        if not had_account and user.pk in self.orphan_users:
             # A late identify or group places earlier, account-less events too.
+            self.orphan_users.discard(user.pk)
             earlier = Event.objects.filter(user=user, account__isnull=True)
             self._touch_days(earlier, account.pk)
             earlier.update(account=account)
