@@ -7,6 +7,7 @@ from django.db.models import Count, Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from accounts.models import (
+    IncomingRequest,
     IngestionKey,
     Plan,
     PlanLimit,
@@ -24,6 +25,7 @@ class IngestionOverview:
     rejected_request_reasons: list[dict]
     rejected_event_reasons: list[dict]
     rejected_events_total: int
+    waiting_requests: int
 
 
 def ingestion_overview() -> IngestionOverview:
@@ -47,6 +49,7 @@ def ingestion_overview() -> IngestionOverview:
         rejected_request_reasons=request_reasons,
         rejected_event_reasons=event_reasons,
         rejected_events_total=sum(r["count"] for r in event_reasons),
+        waiting_requests=IncomingRequest.objects.count(),
     )
 
 

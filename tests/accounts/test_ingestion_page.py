@@ -109,3 +109,18 @@ def test_tracking_plan_page_lists_the_default_plan_and_plans(
     body = response.content.decode()
     assert "Checkout Started" in body and "<code>/pricing</code>" in body
     assert "Seats: <strong>5</strong>" in body
+
+
+def test_requests_waiting_for_the_worker_are_shown(client, login, admin_user):
+    import base64
+    import json
+
+    key = ingestion_key_create(name="sdk").plaintext
+    client.post(
+        "/ingest/v1/track",
+        data=json.dumps({"userId": "u1", "event": "Project Created"}),
+        content_type="application/json",
+        headers={"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()},
+    )
+    body = login(admin_user).get(reverse("accounts:ingestion")).content.decode()
+    assert 'data-testid="waiting">1<' in body
