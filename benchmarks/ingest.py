@@ -704,7 +704,8 @@ def write_report(result: dict) -> None:
         "",
         "| figure | value | target |",
         "|---|---|---|",
-        f"| HTTP ingest (accepted and committed) | {figures['http_events_per_second']:,} events/s | "
+        "| HTTP ingest (accepted and committed) | "
+        f"{figures['http_events_per_second']:,} events/s | "
         f"≥ {TARGET_EVENTS_PER_SECOND:,}: **{figures['events_target']}** |",
         f"| drain into events (worker, one drainer) | "
         f"{figures.get('drain_events_per_second', 0):,} events/s | |",
