@@ -8,7 +8,7 @@ import json
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from accounts.ingest import InvalidEvent, RequestRejected, parse_request
 from accounts.models import IncomingRequest, IngestionKey
@@ -39,8 +39,34 @@ def incoming_drain(*, chunk: int = DRAIN_REQUESTS) -> IngestResult:
             if not rows:
                 return total
             for row in rows:
-                total.add(_drain_one(row))
+                total.add(_drain_isolated(row))
             IncomingRequest.objects.filter(pk__in=[row.pk for row in rows]).delete()
+
+
+def _drain_isolated(row: IncomingRequest) -> IngestResult:
+    """One request in a savepoint. A database error (connection lost, a race) fails the
+    run so the task retries it; any other error is a request the code cannot handle: it
+    is kept whole as a rejected event for review, and the queue behind it moves on."""
+    try:
+        with transaction.atomic():
+            return _drain_one(row)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        logger.exception("accepted request could not be processed incoming_id=%s", row.pk)
+        return events_ingest(
+            messages=[],
+            invalid=[
+                InvalidEvent(
+                    reason=f"could not be processed: {exc.__class__.__name__}: {exc}"[:300],
+                    field="body",
+                    payload=row.body,
+                )
+            ],
+            source="http",
+            key=row.key,
+            received_at=row.received_at,
+        )
 
 
 def _drain_one(row: IncomingRequest) -> IngestResult:

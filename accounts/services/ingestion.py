@@ -193,7 +193,8 @@ def _settle_identities(
         if event.user is None and event.anonymous_id:
             anon = resolver.anonymous.get(event.anonymous_id)
             if anon is not None and anon.user is not None:
-                event.user = anon.user
+                # The request's own instance of that user: it carries what was learned.
+                event.user = resolver.users.get(anon.user.user_id, anon.user)
         if event.account is None and event.user is not None and event.user.account_id:
             event.account = event.user.account
             touched.add((event.account.pk, event.timestamp.date()))

@@ -404,3 +404,19 @@ def test_an_accepted_request_that_no_longer_reads_is_kept_for_review(db):
     assert (kept.field, kept.payload) == ("body", "{oops")
     assert kept.reason.startswith("accepted request could not be read")
     assert not IncomingRequest.objects.exists()
+
+
+def test_a_request_the_code_cannot_handle_is_kept_and_the_queue_moves_on(client, write_key):
+    # The API only accepts a JSON object; a stored body that is a list breaks the parser.
+    post(client, "batch", {"batch": [track(1)]}, key=write_key, drain=False)
+    IncomingRequest.objects.create(
+        call="batch", body="[1, 2]", received_at=IncomingRequest.objects.get().received_at
+    )
+    post(client, "batch", {"batch": [track(2)]}, key=write_key, drain=False)
+    result = incoming_drain()
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["m-1", "m-2"]
+    assert not IncomingRequest.objects.exists()
+    assert result.rejected == 1
+    kept = RejectedEvent.objects.get()
+    assert (kept.payload, kept.field) == ("[1, 2]", "body")
+    assert kept.reason.startswith("could not be processed: AttributeError")
