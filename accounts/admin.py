@@ -13,6 +13,8 @@ from accounts.models import (
     Account,
     AccountDomain,
     AccountGroup,
+    Contact,
+    Deal,
     Event,
     IngestionKey,
     Plan,
@@ -300,3 +302,37 @@ class RejectedRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("key",)
     search_fields = ("reason", "field")
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin):
+    """Deals from every source. Self-serve ones come from checkout events; sales deals
+    open and close through the queue (or a CRM import), so here they are read."""
+
+    list_display = (
+        "account",
+        "name",
+        "source",
+        "motion",
+        "stage",
+        "change",
+        "arr",
+        "currency",
+        "opened_at",
+        "closed_at",
+        "owner",
+    )
+    list_filter = ("stage", "source", "motion", "change", "currency")
+    list_select_related = ("account", "owner", "plan")
+    search_fields = ("account__name", "name", "external_id")
+    raw_id_fields = ("account", "plan", "owner")
+    readonly_fields = ("source_message_id", "created_at", "updated_at")
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "title", "account", "source", "product_user")
+    list_filter = ("source",)
+    list_select_related = ("account", "product_user")
+    search_fields = ("name", "email", "account__name")
+    raw_id_fields = ("account", "product_user")

@@ -105,6 +105,14 @@ class Account(models.Model):
     sales_request_at = models.DateTimeField(null=True, blank=True)
     # Set only by the rollup; scoring picks up accounts whose usage changed since scored.
     usage_changed_at = models.DateTimeField(null=True, blank=True)
+    # The owner of its last won sales deal, kept by the deals service.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_accounts",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -458,3 +466,104 @@ class IncomingRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Deal(models.Model):
+    """Every deal, whatever its source: self-serve checkouts, sales deals closed from the
+    queue, CRM exports. All revenue metrics read Deals (DESIGN.md "Decisions")."""
+
+    class Motion(models.TextChoices):
+        SELF_SERVE = "self_serve", "Self-serve"
+        SALES_ASSISTED = "sales_assisted", "Sales-assisted"
+
+    class Source(models.TextChoices):
+        PQL = "pql", "PQL"
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+        EXPANSION = "expansion", "Expansion"
+        SELF_SERVE = "self_serve", "Self-serve"
+
+    class Stage(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    class Change(models.TextChoices):
+        NEW = "new", "New business"
+        UPGRADE = "upgrade", "Upgrade"
+        DOWNGRADE = "downgrade", "Downgrade"
+        REFUND = "refund", "Refund"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deals")
+    name = models.CharField(max_length=200, blank=True)
+    motion = models.CharField(max_length=14, choices=Motion.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    stage = models.CharField(max_length=4, choices=Stage.choices, default=Stage.OPEN)
+    change = models.CharField(max_length=9, choices=Change.choices, default=Change.NEW)
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT)
+    arr = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # Rows in another currency are kept, flagged, and left out of metrics.
+    currency = models.CharField(max_length=3, default=settings.PLS_CURRENCY)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # The CRM's id (imports are idempotent by it); NULL for deals born here.
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # The checkout / plan change / refund event a self-serve deal came from (replay-safe).
+    source_message_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    lost_reason = models.CharField(max_length=300, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+        indexes = [
+            models.Index(fields=["account", "-opened_at"], name="deal_account_opened"),
+            models.Index(fields=["stage", "closed_at"], name="deal_stage_closed"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="deal_closed_has_date",
+                condition=Q(stage="open") | Q(closed_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.get_source_display()} {self.arr} ({self.stage})"
+
+    @property
+    def in_metrics(self) -> bool:
+        return self.currency == settings.PLS_CURRENCY
+
+
+class Contact(models.Model):
+    """A known person at an account who may never use the product: the buyer a rep found,
+    or one the CRM knows (seed 004, "find the missing buyer")."""
+
+    class Source(models.TextChoices):
+        REP = "rep", "Added by a rep"
+        CRM = "crm", "CRM import"
+        ENRICHMENT = "enrichment", "Enrichment"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=100, blank=True)
+    seniority = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.REP)
+    notes = models.TextField(blank=True)
+    product_user = models.ForeignKey(
+        ProductUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["email"], name="contact_email")]
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"contact #{self.pk}"

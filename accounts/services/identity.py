@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Lower, TruncDate
 
 from accounts.domains import company_domain
 from accounts.ingest import Message
@@ -27,6 +27,7 @@ from accounts.models import (
     AccountDomain,
     AccountGroup,
     AnonymousId,
+    Contact,
     Event,
     Plan,
     ProductUser,
@@ -419,6 +420,22 @@ class IdentityResolver:
 
     # --- writing -------------------------------------------------------------------
 
+    def _link_contacts(self) -> None:
+        """A Contact (a buyer a rep or the CRM knew) whose email now shows up in product
+        events is that product user."""
+        by_email = {u.email: u for u in self.dirty_users.values() if u.email}
+        if not by_email:
+            return
+        contacts = list(
+            Contact.objects.annotate(email_lower=Lower("email")).filter(
+                product_user__isnull=True, email_lower__in=list(by_email)
+            )
+        )
+        for contact in contacts:
+            contact.product_user = by_email[contact.email_lower]
+        if contacts:
+            Contact.objects.bulk_update(contacts, ["product_user"])
+
     def flush(self) -> None:
         if self.dirty_users:
             ProductUser.objects.bulk_update(
@@ -446,6 +463,8 @@ class IdentityResolver:
         )
         if seen_only:
             _seen_update(seen_only)
+        if self.dirty_users:
+            self._link_contacts()
         if self.dirty_accounts:
             Account.objects.bulk_update(
                 sorted(self.dirty_accounts.values(), key=lambda a: a.pk),

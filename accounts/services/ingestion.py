@@ -25,6 +25,7 @@ from accounts.models import (
     RejectedRequest,
     TouchedDay,
 )
+from accounts.services.deals import deals_from_checkout_events
 from accounts.services.identity import GUARD_FIELDS, IdentityResolver
 from accounts.tracking_plan import PlanMeaning, meaning_for, tracking_plan_map
 
@@ -176,6 +177,7 @@ def events_ingest(
         resolver.flush()
         touched |= resolver.touched
         result.stored = _insert_events(events, received_at=received_at)
+        deals_from_checkout_events(events)
         result.duplicates = len(messages) - result.stored
         TouchedDay.objects.bulk_create(
             [TouchedDay(account_id=a, day=d) for a, d in touched], batch_size=INSERT_BATCH
