@@ -105,6 +105,11 @@ class Account(models.Model):
     sales_request_at = models.DateTimeField(null=True, blank=True)
     # Set only by the rollup; scoring picks up accounts whose usage changed since scored.
     usage_changed_at = models.DateTimeField(null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    # ARR potential (an estimate, see accounts/services/arr.py) and what it was made of.
+    arr_potential = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    arr_potential_inputs = models.JSONField(default=dict, blank=True)
     # The owner of its last won sales deal, kept by the deals service.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -567,3 +572,65 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or f"contact #{self.pk}"
+
+
+class Firmographic(models.Model):
+    """Imported company facts by domain (``import_firmographics``), read by the bundled
+    enrichment provider."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    imported_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class IPRange(models.Model):
+    """An admin-loaded range of addresses known to belong to a company (reverse IP).
+    ``first`` and ``last`` are the range's ends as zero-padded 32-digit hex, so IPv4 and
+    IPv6 ranges compare as plain strings in any database."""
+
+    network = models.CharField(max_length=50, unique=True, help_text="CIDR, e.g. 203.0.113.0/24")
+    first = models.CharField(max_length=32)
+    last = models.CharField(max_length=32)
+    domain = models.CharField(max_length=253)
+    company = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["first"]
+        indexes = [models.Index(fields=["first", "last"], name="iprange_first_last")]
+
+    def __str__(self) -> str:
+        return f"{self.network} → {self.domain}"
+
+
+class ImportRow(models.Model):
+    """A row of a CRM or firmographics import that could not be matched or read: kept
+    with its line number and reason for review, never guessed."""
+
+    class Kind(models.TextChoices):
+        DEALS = "deals", "Deals"
+        CONTACTS = "contacts", "Contacts"
+        FIRMOGRAPHICS = "firmographics", "Firmographics"
+        IP_RANGES = "ip_ranges", "IP ranges"
+
+    kind = models.CharField(max_length=13, choices=Kind.choices)
+    file_name = models.CharField(max_length=500)
+    line_number = models.PositiveIntegerField()
+    reason = models.CharField(max_length=300)
+    row = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "file_name", "line_number"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name}:{self.line_number} {self.reason}"
