@@ -1,0 +1,124 @@
+"""Likely buyers of an account (the PQLs inside a PQA), each with why.
+
+A likely buyer is someone who can buy (DESIGN.md glossary; seed 004 "find the missing
+buyer"): a workspace admin, a senior title, someone who viewed pricing / terms / privacy /
+security or started a checkout, or a known Contact (added by a rep, from the CRM or from
+enrichment) — who may never have used the product.
+
+Senior titles, matched as whole words in the title or the seniority trait (case
+insensitive): C-level (chief, CEO, CTO, CFO, COO, CIO, CISO, CMO, CRO, CPO), founder,
+co-founder, owner, president, partner, VP / vice president, SVP, EVP, head, director,
+general manager.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Contact, Event, ProductUser
+
+SENIOR_WORDS = (
+    "chief", "ceo", "cto", "cfo", "coo", "cio", "ciso", "cmo", "cro", "cpo", "c-level",
+    "founder", "co-founder", "cofounder", "owner", "president", "partner", "vp", "svp",
+    "evp", "vice president", "head", "director", "general manager",
+)  # fmt: skip
+_SENIOR = re.compile(r"\b(" + "|".join(re.escape(w) for w in SENIOR_WORDS) + r")\b", re.I)
+
+INTENT_REASONS = {
+    "pricing": "viewed pricing",
+    "terms": "viewed the terms",
+    "privacy": "viewed the privacy policy",
+    "security": "viewed security",
+    "sso": "tried to set up SSO",
+    "audit_log": "looked at the audit log",
+    "admin_change": "changed admins",
+}
+INTENT_WINDOW_DAYS = 90
+
+
+@dataclass
+class LikelyBuyer:
+    name: str
+    email: str
+    title: str
+    product_user_id: int | None = None
+    contact_id: int | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def used_the_product(self) -> bool:
+        return self.product_user_id is not None
+
+
+def is_senior(text: str) -> bool:
+    return bool(text and _SENIOR.search(text))
+
+
+def likely_buyers(*, account_id: int, days: int = INTENT_WINDOW_DAYS) -> list[LikelyBuyer]:
+    """Everyone at the account who can buy, most reasons first; three queries whatever
+    the account's size."""
+    since = timezone.now() - timedelta(days=days)
+    intent: dict[int, list[str]] = {}
+    rows = (
+        Event.objects.filter(
+            account_id=account_id,
+            user__isnull=False,
+            timestamp__gte=since,
+            category__in=("buyer_intent", "checkout_started", "checkout_completed"),
+        )
+        .order_by()
+        .values_list("user_id", "category", "key")
+        .distinct()
+    )
+    for user_id, category, key in rows:
+        reason = (
+            INTENT_REASONS.get(key, f"buyer intent: {key or 'page'}")
+            if category == "buyer_intent"
+            else "started a checkout"
+            if category == "checkout_started"
+            else "completed a checkout"
+        )
+        if reason not in intent.setdefault(user_id, []):
+            intent[user_id].append(reason)
+
+    buyers: dict[tuple[str, int], LikelyBuyer] = {}
+    for user in ProductUser.objects.filter(account_id=account_id):
+        reasons = []
+        if user.is_admin:
+            reasons.append("workspace admin")
+        if is_senior(user.title):
+            reasons.append(f"senior title: {user.title}")
+        elif is_senior(user.seniority):
+            reasons.append(f"seniority: {user.seniority}")
+        reasons += intent.get(user.pk, [])
+        if reasons:
+            buyers[("user", user.pk)] = LikelyBuyer(
+                name=user.name,
+                email=user.email,
+                title=user.title,
+                product_user_id=user.pk,
+                reasons=reasons,
+            )
+    for contact in Contact.objects.filter(account_id=account_id):
+        known = f"known contact ({contact.get_source_display().lower()})"
+        listed = buyers.get(("user", contact.product_user_id)) if contact.product_user_id else None
+        if listed is not None:
+            listed.contact_id = contact.pk
+            listed.reasons.append(known)
+            continue
+        reasons = [known]
+        if is_senior(contact.title):
+            reasons.append(f"senior title: {contact.title}")
+        buyers[("contact", contact.pk)] = LikelyBuyer(
+            name=contact.name,
+            email=contact.email,
+            title=contact.title,
+            product_user_id=contact.product_user_id,
+            contact_id=contact.pk,
+            reasons=reasons,
+        )
+    return sorted(buyers.values(), key=lambda b: (-len(b.reasons), b.name.lower()))
