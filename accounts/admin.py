@@ -16,7 +16,10 @@ from accounts.models import (
     Contact,
     Deal,
     Event,
+    Firmographic,
+    ImportRow,
     IngestionKey,
+    IPRange,
     Plan,
     PlanLimit,
     ProductUser,
@@ -336,3 +339,31 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ("account", "product_user")
     search_fields = ("name", "email", "account__name")
     raw_id_fields = ("account", "product_user")
+
+
+@admin.register(Firmographic)
+class FirmographicAdmin(admin.ModelAdmin):
+    """Imported with ``manage.py import_firmographics``; read by the enrichment provider."""
+
+    list_display = ("domain", "company_name", "employees", "industry", "country", "imported_at")
+    search_fields = ("domain", "company_name")
+    list_filter = ("industry", "country")
+
+
+@admin.register(IPRange)
+class IPRangeAdmin(admin.ModelAdmin):
+    """Loaded with ``manage.py import_ip_ranges`` (CIDR, domain, company)."""
+
+    list_display = ("network", "domain", "company")
+    search_fields = ("network", "domain", "company")
+    readonly_fields = ("first", "last")
+
+
+@admin.register(ImportRow)
+class ImportRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Rows of CRM, firmographics and IP-range files that could not be matched or read,
+    with their line numbers; delete them once reviewed."""
+
+    list_display = ("file_name", "line_number", "kind", "reason", "created_at")
+    list_filter = ("kind", "file_name")
+    search_fields = ("reason", "file_name")

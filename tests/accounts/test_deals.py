@@ -149,3 +149,22 @@ def test_admin_lists_deals_and_contacts(client):
     assert deals.status_code == contacts.status_code == 200
     assert "Self-serve Team" in deals.content.decode()
     assert "Bo Buyer" in contacts.content.decode()
+
+
+def test_admin_lists_firmographics_ip_ranges_and_rows_kept_for_review(client):
+    from accounts.models import Firmographic, ImportRow, IPRange
+
+    Firmographic.objects.create(domain="acme.com", company_name="Acme")
+    IPRange.objects.create(network="203.0.113.0/24", first="a", last="b", domain="acme.com")
+    ImportRow.objects.create(
+        kind="deals", file_name="deals.csv", line_number=7, reason="no account"
+    )
+    client.force_login(UserFactory(admin=True))
+    for path, text in [
+        ("/admin/accounts/firmographic/", "Acme"),
+        ("/admin/accounts/iprange/", "203.0.113.0/24"),
+        ("/admin/accounts/importrow/", "no account"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == 200
+        assert text in response.content.decode()
