@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.db import DatabaseError
 
+from accounts.services.arr import accounts_arr_recompute
 from accounts.services.incoming import incoming_drain, incoming_pending
 from accounts.services.reclassify import events_reclassify_job
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, rollup_run
@@ -29,14 +30,17 @@ def rollup_touched() -> None:
             return
         started = time.monotonic()
         result = rollup_run()
+        # Active users are an input of ARR potential: keep it in step with the usage.
+        arr_changed = accounts_arr_recompute(account_ids=result.account_ids)
     logger.info(
         "rollup done pairs=%s accounts=%s account_days=%s user_days=%s feature_days=%s "
-        "seconds=%.2f",
+        "arr_potential_changed=%s seconds=%.2f",
         result.pairs,
         result.accounts,
         result.account_days,
         result.user_days,
         result.feature_days,
+        arr_changed,
         time.monotonic() - started,
     )
 

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 from django.db import connection, transaction
@@ -38,6 +38,7 @@ from accounts.models import (
     Event,
     TouchedDay,
 )
+from accounts.services.arr import accounts_arr_recompute
 from pls_portal.services import JobProgress, ProgressBar, job_fail, job_running, task_lock
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ class RollupResult:
     account_days: int = 0
     user_days: int = 0
     feature_days: int = 0
+    account_ids: set[int] = field(default_factory=set, repr=False)
+
+    def as_dict(self) -> dict:
+        """The counts, for a Job's result (not the account ids)."""
+        return {k: v for k, v in asdict(self).items() if k != "account_ids"}
 
     @property
     def summary(self) -> str:
@@ -298,6 +304,7 @@ def rollup_run(
         if progress is not None:
             progress.advance(chunk.seen, message="Rolling up daily usage")
     result.accounts = len(accounts)
+    result.account_ids = accounts
     return result
 
 
@@ -341,7 +348,10 @@ def rollup_run_now(*, wait: timedelta = ROLLUP_LOCK_TTL) -> RollupResult:
     """Roll up what is pending now, taking turns with the periodic rollup: for commands
     (``import_events``, ``rescore``) that must work with no worker running."""
     with _rollup_lock(ttl=ROLLUP_LOCK_TTL, wait=wait):
-        return rollup_run()
+        result = rollup_run()
+        # Active users are an input of ARR potential: keep it in step with the usage.
+        accounts_arr_recompute(account_ids=result.account_ids)
+        return result
 
 
 def rollup_rebuild_job(
@@ -354,10 +364,10 @@ def rollup_rebuild_job(
             job_running(job_id=job_id, bar=bar) as progress,
         ):
             result = rollup_rebuild(progress=progress)
-            progress.result = asdict(result)
+            progress.result = result.as_dict()
             progress.message = result.summary
     except RollupBusy as exc:
         job_fail(job_id=job_id, message=f"Skipped: {exc}.")
         raise
-    logger.info("rollup rebuild done job_id=%s %s", job_id, asdict(result))
+    logger.info("rollup rebuild done job_id=%s %s", job_id, result.as_dict())
     return result

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from accounts.demo import demo_events_seed
+from accounts.services.arr import accounts_arr_recompute
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_run
 from pls_portal.demo import demo_login_lines, demo_users_seed
 from pls_portal.services import task_lock
@@ -52,4 +53,5 @@ class Command(BaseCommand):
                 return
             with tqdm(unit="day", desc="Rollup", file=self.stderr._out) as bar:
                 rollup = rollup_run(progress=_BarProgress(bar))
+            accounts_arr_recompute(account_ids=rollup.account_ids)
         self.stdout.write(self.style.SUCCESS(f"Rollup: {rollup.summary}."))
