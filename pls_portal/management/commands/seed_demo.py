@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from accounts.demo import demo_events_seed
+from accounts.demo_crm import demo_crm_seed
 from accounts.services.arr import accounts_arr_recompute
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_run
 from pls_portal.demo import demo_login_lines, demo_users_seed
@@ -44,6 +45,14 @@ class Command(BaseCommand):
             )
         )
         self._rollup()
+        crm = demo_crm_seed()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo CRM and enrichment: {crm.firmographics} firmographics rows, "
+                f"{crm.deals} CRM deals, {crm.contacts} contacts, {crm.ip_ranges} IP ranges "
+                f"loaded; {crm.enriched} accounts enriched."
+            )
+        )
 
     def _rollup(self) -> None:
         """Roll the demo days up now, so the first page shows usage without waiting."""
