@@ -120,7 +120,7 @@ _ADMIN_SOURCED_FIELDS = ("name", "industry", "employees")
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "domain", "plan", "status", "employees", "created_at")
+    list_display = ("name", "domain", "plan", "status", "employees", "arr_potential", "created_at")
     list_filter = ("status", "plan")
     list_select_related = ("plan",)
     search_fields = ("name", "domain")
@@ -133,6 +133,9 @@ class AccountAdmin(admin.ModelAdmin):
         "checkout_completed_at",
         "sales_request_at",
         "usage_changed_at",
+        "arr_potential",
+        "arr_potential_inputs",
+        "owner",
         "updated_at",
     )
     inlines = (AccountDomainInline, AccountGroupInline)

@@ -13,6 +13,8 @@ from accounts.models import (
     AccountFeatureDay,
     AccountGroup,
     AccountUserDay,
+    Contact,
+    Deal,
     Event,
     ProductUser,
     TouchedDay,
@@ -69,9 +71,10 @@ def account_domain_add(*, account_id: int, domain: str) -> AccountDomain:
 
 
 def account_merge(*, source_id: int, target_id: int) -> Account:
-    """Merge ``source`` into ``target``: events, users, domains, group ids and guard
-    timestamps move; the source is kept with ``merged_into`` so rows of other apps that
-    point at it stay valid. Nothing is lost; the rollups of both are rebuilt."""
+    """Merge ``source`` into ``target``: events, users, domains, group ids, deals,
+    contacts and guard timestamps move; the source is kept with ``merged_into`` so rows
+    of other apps that point at it stay valid. Nothing is lost; the rollups of both are
+    rebuilt."""
     if source_id == target_id:
         raise AccountChangeError("An account cannot be merged into itself.")
     with transaction.atomic():
@@ -88,6 +91,8 @@ def account_merge(*, source_id: int, target_id: int) -> Account:
         ProductUser.objects.filter(account=source).update(account=target)
         AccountDomain.objects.filter(account=source).update(account=target, is_primary=False)
         AccountGroup.objects.filter(account=source).update(account=target)
+        Deal.objects.filter(account=source).update(account=target)
+        Contact.objects.filter(account=source).update(account=target)
         TouchedDay.objects.filter(account=source).update(account=target)
         for model in (AccountDay, AccountUserDay, AccountFeatureDay):
             model.objects.filter(account=source).delete()

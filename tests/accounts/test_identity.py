@@ -12,6 +12,8 @@ from accounts.models import (
     AccountDomain,
     AccountGroup,
     AnonymousId,
+    Contact,
+    Deal,
     Event,
     ProductUser,
     TouchedDay,
@@ -22,6 +24,7 @@ from accounts.services.accounts import (
     account_edit,
     account_merge,
 )
+from accounts.services.deals import deal_open
 from accounts.services.ingestion import events_ingest
 
 pytestmark = pytest.mark.django_db
@@ -219,6 +222,8 @@ def test_merge_moves_everything_and_keeps_the_merged_away_account():
     )
     acme = Account.objects.get(domain="acme.com")
     corp = Account.objects.get(domain="acmecorp.com")
+    deal_open(account_id=corp.pk, source="outbound")
+    Contact.objects.create(account=corp, name="Cy Buyer", source="crm")
     target = account_merge(source_id=corp.pk, target_id=acme.pk)
     corp.refresh_from_db()
     assert corp.merged_into == target
@@ -229,6 +234,8 @@ def test_merge_moves_everything_and_keeps_the_merged_away_account():
         "acmecorp.com",
     }
     assert AccountGroup.objects.get().account == acme
+    assert set(Deal.objects.values_list("account", flat=True)) == {acme.pk}
+    assert Contact.objects.get().account == acme
     assert target.checkout_started_at == datetime(2026, 11, 7, 10, tzinfo=UTC)
     assert target.industry == "Retail"
     assert {
