@@ -1,6 +1,9 @@
 """Django admin for the raw data of accounts/: plans, the tracking plan, accounts, events,
 ingestion keys and what ingestion refused. Daily work happens on the purpose-built pages."""
 
+import ipaddress
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
@@ -9,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.enrichment import network_bounds
 from accounts.models import (
     Account,
     AccountDomain,
@@ -353,13 +357,30 @@ class FirmographicAdmin(admin.ModelAdmin):
     list_filter = ("industry", "country")
 
 
+class IPRangeForm(forms.ModelForm):
+    class Meta:
+        model = IPRange
+        fields = ("network", "domain", "company")
+
+    def clean_network(self) -> str:
+        try:
+            network = ipaddress.ip_network(self.cleaned_data["network"].strip(), strict=False)
+        except ValueError:
+            raise forms.ValidationError(
+                "Enter a network in CIDR form, like 203.0.113.0/24 or 2001:db8::/32."
+            ) from None
+        self.instance.first, self.instance.last = network_bounds(network)
+        return str(network)
+
+
 @admin.register(IPRange)
 class IPRangeAdmin(admin.ModelAdmin):
-    """Loaded with ``manage.py import_ip_ranges`` (CIDR, domain, company)."""
+    """Loaded in bulk with ``manage.py import_ip_ranges`` (CIDR, domain, company), or one
+    by one here; the range's ends are computed from the CIDR."""
 
+    form = IPRangeForm
     list_display = ("network", "domain", "company")
     search_fields = ("network", "domain", "company")
-    readonly_fields = ("first", "last")
 
 
 @admin.register(ImportRow)

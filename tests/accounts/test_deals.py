@@ -168,3 +168,17 @@ def test_admin_lists_firmographics_ip_ranges_and_rows_kept_for_review(client):
         response = client.get(path)
         assert response.status_code == 200
         assert text in response.content.decode()
+
+
+def test_an_admin_adds_an_ip_range_by_cidr_and_bad_input_names_the_field(client):
+    from accounts.enrichment import ip_key
+    from accounts.models import IPRange
+
+    client.force_login(UserFactory(admin=True))
+    url = "/admin/accounts/iprange/add/"
+    bad = client.post(url, {"network": "not-an-ip", "domain": "acme.com", "company": "Acme"})
+    assert "Enter a network in CIDR form" in bad.content.decode()
+    client.post(url, {"network": "198.51.100.7/24", "domain": "acme.com", "company": "Acme"})
+    ip_range = IPRange.objects.get()
+    assert ip_range.network == "198.51.100.0/24"
+    assert (ip_range.first, ip_range.last) == (ip_key("198.51.100.0"), ip_key("198.51.100.255"))
