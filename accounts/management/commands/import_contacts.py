@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from accounts.management.commands.import_deals import run_import
+from accounts.management.commands._crm_import import run_import
 from accounts.services.crm_imports import contacts_import_file
 
 
