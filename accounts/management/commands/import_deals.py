@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from accounts.management.commands._crm_import import run_import
-from accounts.services.crm_imports import deals_import_file
+from accounts.management.commands._file_import import describe_crm_import, import_files
+from accounts.services.crm_imports import CrmImportError, deals_import_file
 
 
 class Command(BaseCommand):
@@ -19,4 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path)
 
     def handle(self, *args, path: Path, **options) -> None:
-        run_import(self, kind="import_deals", path=path, importer=deals_import_file)
+        import_files(
+            self,
+            kind="import_deals",
+            paths=[path],
+            importer=deals_import_file,
+            describe=describe_crm_import,
+            kept_where="Users & data → Import rows",
+            errors=(CrmImportError,),
+        )

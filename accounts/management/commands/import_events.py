@@ -2,14 +2,29 @@
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
+from django.core.management.base import BaseCommand
 
+from accounts.management.commands._file_import import Outcome, import_files
 from accounts.services.imports import events_import_file
+from accounts.services.ingestion import IngestResult
 from accounts.services.rollups import rollup_run_now
-from pls_portal.services import job_create, job_running
 
-SHOW_LINES = 20
+
+def _describe(path: Path, result: IngestResult) -> Outcome:
+    return Outcome(
+        summary=(
+            f"{path}: {result.received} read, {result.stored} stored, "
+            f"{result.duplicates} duplicates, {result.rejected} rejected"
+        ),
+        result={
+            "read": result.received,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+            "rejected_lines": result.rejected_lines[:1000],
+        },
+        kept_lines=result.rejected_lines,
+    )
 
 
 class Command(BaseCommand):
@@ -23,35 +38,14 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path)
 
     def handle(self, *args, paths: list[Path], **options) -> None:
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise CommandError(f"No such file: {', '.join(missing)}")
-        for path in paths:
-            job = job_create(kind="import_events", params={"path": str(path)})
-            with (
-                tqdm(unit="B", unit_scale=True, desc=path.name, file=self.stderr._out) as bar,
-                job_running(job_id=job.pk, bar=bar) as progress,
-            ):
-                result = events_import_file(path=path, progress=progress)
-                progress.message = (
-                    f"{result.received} read, {result.stored} stored, "
-                    f"{result.duplicates} duplicates, {result.rejected} rejected"
-                )
-                progress.result = {
-                    "read": result.received,
-                    "stored": result.stored,
-                    "duplicates": result.duplicates,
-                    "rejected": result.rejected,
-                    "rejected_lines": result.rejected_lines[:1000],
-                }
-            self.stdout.write(f"{path}: {progress.message}")
-            if result.rejected_lines:
-                lines = ", ".join(str(n) for n in result.rejected_lines[:SHOW_LINES])
-                more = len(result.rejected_lines) - SHOW_LINES
-                suffix = f" and {more} more" if more > 0 else ""
-                self.stdout.write(
-                    f"  rejected lines: {lines}{suffix} (kept for review: Data → Ingestion)"
-                )
+        import_files(
+            self,
+            kind="import_events",
+            paths=paths,
+            importer=events_import_file,
+            describe=_describe,
+            kept_where="Data → Ingestion",
+        )
         # The same incremental rollup the worker runs, so import then rescore works with
         # no worker running.
         rolled = rollup_run_now()
