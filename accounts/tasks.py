@@ -7,10 +7,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.db import DatabaseError
 
-from accounts.services.arr import accounts_arr_recompute
 from accounts.services.incoming import incoming_drain, incoming_pending
 from accounts.services.reclassify import events_reclassify_job
-from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, rollup_run
+from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_pending, usage_refresh
 from pls_portal.celery import TASK_RETRY_OPTIONS
 from pls_portal.models import Job
 from pls_portal.services import job_fail, task_lock
@@ -29,9 +28,7 @@ def rollup_touched() -> None:
             logger.info("rollup already running; skipping")
             return
         started = time.monotonic()
-        result = rollup_run()
-        # Active users are an input of ARR potential: keep it in step with the usage.
-        arr_changed = accounts_arr_recompute(account_ids=result.account_ids)
+        result, arr_changed = usage_refresh()
     logger.info(
         "rollup done pairs=%s accounts=%s account_days=%s user_days=%s feature_days=%s "
         "arr_potential_changed=%s seconds=%.2f",

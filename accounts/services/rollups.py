@@ -344,14 +344,19 @@ def _rollup_lock(*, ttl: timedelta, wait: timedelta) -> Iterator[None]:
         time.sleep(1)
 
 
+def usage_refresh(*, progress: JobProgress | None = None) -> tuple[RollupResult, int]:
+    """Roll up the pending days, then recompute ARR potential of the accounts they
+    belong to (active users are one of its inputs). Returns the rollup and how many
+    estimates changed. Callers hold the rollup lock."""
+    result = rollup_run(progress=progress)
+    return result, accounts_arr_recompute(account_ids=result.account_ids)
+
+
 def rollup_run_now(*, wait: timedelta = ROLLUP_LOCK_TTL) -> RollupResult:
     """Roll up what is pending now, taking turns with the periodic rollup: for commands
     (``import_events``, ``rescore``) that must work with no worker running."""
     with _rollup_lock(ttl=ROLLUP_LOCK_TTL, wait=wait):
-        result = rollup_run()
-        # Active users are an input of ARR potential: keep it in step with the usage.
-        accounts_arr_recompute(account_ids=result.account_ids)
-        return result
+        return usage_refresh()[0]
 
 
 def rollup_rebuild_job(

@@ -5,8 +5,7 @@ from tqdm import tqdm
 
 from accounts.demo import demo_events_seed
 from accounts.demo_crm import demo_crm_seed
-from accounts.services.arr import accounts_arr_recompute
-from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, rollup_run
+from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, usage_refresh
 from pls_portal.demo import demo_login_lines, demo_users_seed
 from pls_portal.services import task_lock
 
@@ -61,6 +60,5 @@ class Command(BaseCommand):
                 self.stdout.write("A rollup is running; it picks up the demo days.")
                 return
             with tqdm(unit="day", desc="Rollup", file=self.stderr._out) as bar:
-                rollup = rollup_run(progress=_BarProgress(bar))
-            accounts_arr_recompute(account_ids=rollup.account_ids)
+                rollup, _ = usage_refresh(progress=_BarProgress(bar))
         self.stdout.write(self.style.SUCCESS(f"Rollup: {rollup.summary}."))
