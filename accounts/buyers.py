@@ -14,7 +14,8 @@ general manager.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from django.utils import timezone
@@ -53,6 +54,9 @@ class LikelyBuyer:
     def used_the_product(self) -> bool:
         return self.product_user_id is not None
 
+    def as_dict(self) -> dict:
+        return asdict(self)
+
 
 def is_senior(text: str) -> bool:
     return bool(text and _SENIOR.search(text))
@@ -61,11 +65,22 @@ def is_senior(text: str) -> bool:
 def likely_buyers(*, account_id: int, days: int = INTENT_WINDOW_DAYS) -> list[LikelyBuyer]:
     """Everyone at the account who can buy, most reasons first; three queries whatever
     the account's size."""
+    return likely_buyers_many(account_ids=[account_id], days=days).get(account_id, [])
+
+
+def likely_buyers_many(
+    *, account_ids: Iterable[int], days: int = INTENT_WINDOW_DAYS
+) -> dict[int, list[LikelyBuyer]]:
+    """Likely buyers of many accounts at once (scoring's queue items): three queries
+    whatever the number of accounts; accounts without one are left out."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
     since = timezone.now() - timedelta(days=days)
     intent: dict[int, list[str]] = {}
     rows = (
         Event.objects.filter(
-            account_id=account_id,
+            account_id__in=ids,
             user__isnull=False,
             timestamp__gte=since,
             category__in=("buyer_intent", "checkout_started", "checkout_completed"),
@@ -85,8 +100,8 @@ def likely_buyers(*, account_id: int, days: int = INTENT_WINDOW_DAYS) -> list[Li
         if reason not in intent.setdefault(user_id, []):
             intent[user_id].append(reason)
 
-    buyers: dict[tuple[str, int], LikelyBuyer] = {}
-    for user in ProductUser.objects.filter(account_id=account_id):
+    buyers: dict[tuple[str, int], tuple[int, LikelyBuyer]] = {}
+    for user in ProductUser.objects.filter(account_id__in=ids):
         reasons = []
         if user.is_admin:
             reasons.append("workspace admin")
@@ -96,29 +111,40 @@ def likely_buyers(*, account_id: int, days: int = INTENT_WINDOW_DAYS) -> list[Li
             reasons.append(f"seniority: {user.seniority}")
         reasons += intent.get(user.pk, [])
         if reasons:
-            buyers[("user", user.pk)] = LikelyBuyer(
-                name=user.name,
-                email=user.email,
-                title=user.title,
-                product_user_id=user.pk,
-                reasons=reasons,
+            buyers[("user", user.pk)] = (
+                user.account_id,
+                LikelyBuyer(
+                    name=user.name,
+                    email=user.email,
+                    title=user.title,
+                    product_user_id=user.pk,
+                    reasons=reasons,
+                ),
             )
-    for contact in Contact.objects.filter(account_id=account_id):
+    for contact in Contact.objects.filter(account_id__in=ids):
         known = f"known contact ({contact.get_source_display().lower()})"
         listed = buyers.get(("user", contact.product_user_id)) if contact.product_user_id else None
         if listed is not None:
-            listed.contact_id = contact.pk
-            listed.reasons.append(known)
+            listed[1].contact_id = contact.pk
+            listed[1].reasons.append(known)
             continue
         reasons = [known]
         if is_senior(contact.title):
             reasons.append(f"senior title: {contact.title}")
-        buyers[("contact", contact.pk)] = LikelyBuyer(
-            name=contact.name,
-            email=contact.email,
-            title=contact.title,
-            product_user_id=contact.product_user_id,
-            contact_id=contact.pk,
-            reasons=reasons,
+        buyers[("contact", contact.pk)] = (
+            contact.account_id,
+            LikelyBuyer(
+                name=contact.name,
+                email=contact.email,
+                title=contact.title,
+                product_user_id=contact.product_user_id,
+                contact_id=contact.pk,
+                reasons=reasons,
+            ),
         )
-    return sorted(buyers.values(), key=lambda b: (-len(b.reasons), b.name.lower()))
+    by_account: dict[int, list[LikelyBuyer]] = {}
+    for account_id, buyer in buyers.values():
+        by_account.setdefault(account_id, []).append(buyer)
+    for found in by_account.values():
+        found.sort(key=lambda b: (-len(b.reasons), b.name.lower()))
+    return by_account

@@ -286,6 +286,9 @@ class AccountDay(models.Model):
     active_users = models.PositiveIntegerField(default=0)
     paywall_hits = models.PositiveIntegerField(default=0)
     buyer_intent_events = models.PositiveIntegerField(default=0)
+    invites_sent = models.PositiveIntegerField(default=0)
+    # {buyer-intent key (pricing, security, sso, …): events that day}
+    intent = models.JSONField(default=dict, blank=True)
     # {limit key: hits that day}
     limit_hits = models.JSONField(default=dict, blank=True)
     # {usage metric key: sum that day}

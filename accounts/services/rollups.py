@@ -199,7 +199,7 @@ def _rollup_pairs(cursor, pairs: list[tuple[int, str]]) -> tuple[int, int, int]:
     cursor.execute(
         f"""
         INSERT INTO {_table(AccountDay)} (account_id, day, events, active_users, paywall_hits,
-            buyer_intent_events, limit_hits, usage)
+            buyer_intent_events, invites_sent, intent, limit_hits, usage)
         {pairs_cte},
         ev AS (SELECT p.account_id, p.day, e.user_id, e.category, e.key, e.value {pair_events}),
         limits AS (
@@ -209,6 +209,15 @@ def _rollup_pairs(cursor, pairs: list[tuple[int, str]]) -> tuple[int, int, int]:
                 WHERE category = 'limit_hit' AND key <> ''
                 GROUP BY account_id, day, key
             ) k
+            GROUP BY account_id, day
+        ),
+        intents AS (
+            SELECT account_id, day, {sql.object_agg("key", "total")} AS intent
+            FROM (
+                SELECT account_id, day, key, COUNT(*) AS total FROM ev
+                WHERE category = 'buyer_intent' AND key <> ''
+                GROUP BY account_id, day, key
+            ) i
             GROUP BY account_id, day
         ),
         metrics AS (
@@ -221,16 +230,19 @@ def _rollup_pairs(cursor, pairs: list[tuple[int, str]]) -> tuple[int, int, int]:
             GROUP BY account_id, day
         )
         SELECT d.account_id, d.day, d.events, d.active_users, d.paywall_hits,
-            d.buyer_intent_events, COALESCE(l.hits, '{{}}'), COALESCE(m.usage, '{{}}')
+            d.buyer_intent_events, d.invites_sent, COALESCE(i.intent, '{{}}'),
+            COALESCE(l.hits, '{{}}'), COALESCE(m.usage, '{{}}')
         FROM (
             SELECT account_id, day, COUNT(*) AS events,
                 COUNT(DISTINCT user_id) AS active_users,
                 SUM(CASE WHEN category = 'paywall_hit' THEN 1 ELSE 0 END) AS paywall_hits,
                 SUM(CASE WHEN category = 'buyer_intent' THEN 1 ELSE 0 END)
-                    AS buyer_intent_events
+                    AS buyer_intent_events,
+                SUM(CASE WHEN category = 'invite_sent' THEN 1 ELSE 0 END) AS invites_sent
             FROM ev
             GROUP BY account_id, day
         ) d
+        LEFT JOIN intents i ON i.account_id = d.account_id AND i.day = d.day
         LEFT JOIN limits l ON l.account_id = d.account_id AND l.day = d.day
         LEFT JOIN metrics m ON m.account_id = d.account_id AND m.day = d.day
         """,

@@ -1,0 +1,496 @@
+"""The scoring run: score accounts with the active rule set, route them and keep their
+queue items in step (DESIGN.md "Decisions": PQA, PQL and routing; "Settled after
+review": queue items by state × route).
+
+Set-based: accounts go in chunks; each chunk is a fixed number of aggregate queries
+(``signals_compute``), pure Python over the results (``engine``), then bulk writes of
+only the rows that changed, in one transaction. Running twice changes nothing; a killed
+run leaves whole chunks behind and the rerun finishes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.buyers import likely_buyers_many
+from accounts.models import Account
+from pls_portal.services import JobProgress, task_lock
+from scoring.engine import (
+    RouteDecision,
+    RuleSpec,
+    ScoreResult,
+    Settings,
+    route_decide,
+    score_compute,
+)
+from scoring.models import (
+    QUEUE_ROUTES,
+    AccountScore,
+    QueueItem,
+    Route,
+    RouteChange,
+    RuleSet,
+    ScoreHistory,
+    ScoringState,
+)
+from scoring.signals import AccountFacts, Scope, day_end, signals_compute, signals_context
+
+logger = logging.getLogger(__name__)
+
+SCORING_LOCK = "scoring-run"
+SCORING_LOCK_TTL = timedelta(minutes=10)
+FULL_LOCK_TTL = timedelta(hours=2)
+CHUNK = 2000
+# The rollup stamps usage_changed_at just before it commits; re-reading this much before
+# the newest stamp seen never misses a late commit (re-scoring is idempotent).
+CURSOR_OVERLAP = timedelta(seconds=10)
+TOP_REASONS = 3
+# Items of these states are in a rep's hands; a rescore never closes them.
+REP_STATES = (QueueItem.State.TOUCHED,)
+
+
+class NoActiveRuleSet(Exception):
+    """Scoring needs exactly one active rule set."""
+
+
+@dataclass
+class ScoringResult:
+    accounts: int = 0
+    scores_written: int = 0
+    route_changes: int = 0
+    items_created: int = 0
+    items_updated: int = 0
+    items_closed: int = 0
+    skipped: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def summary(self) -> str:
+        if self.skipped:
+            return "skipped: another scoring run holds the lock"
+        return (
+            f"{self.accounts} accounts scored: {self.scores_written} scores changed, "
+            f"{self.route_changes} route changes, {self.items_created} queue items opened, "
+            f"{self.items_updated} updated, {self.items_closed} closed"
+        )
+
+
+def rule_set_active() -> RuleSet:
+    rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
+    if rule_set is None:
+        raise NoActiveRuleSet("no active rule set: an admin must activate one")
+    return rule_set
+
+
+def rule_specs(rule_set: RuleSet) -> list[RuleSpec]:
+    return [
+        RuleSpec(
+            id=r.pk,
+            signal=r.signal,
+            operator=r.operator,
+            threshold=r.threshold,
+            threshold_high=r.threshold_high,
+            points=r.points,
+            dimension=r.dimension,
+            half_life_days=r.half_life_days,
+            label=r.label,
+        )
+        for r in rule_set.rules.all()
+    ]
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+@dataclass
+class _Run:
+    rule_set: RuleSet
+    rules: list[RuleSpec]
+    settings: Settings
+    now: datetime
+    result: ScoringResult
+
+
+def scoring_run(
+    *,
+    full: bool = False,
+    account_ids: list[int] | None = None,
+    progress: JobProgress | None = None,
+    chunk_size: int = CHUNK,
+) -> ScoringResult:
+    """Score the accounts whose usage changed since the last run (or all, or the given
+    ids), one run at a time: a run that cannot take the lock skips."""
+    with task_lock(name=SCORING_LOCK, ttl=FULL_LOCK_TTL if full else SCORING_LOCK_TTL) as got:
+        if not got:
+            return ScoringResult(skipped=True)
+        return _scoring_run(full=full, account_ids=account_ids, progress=progress, size=chunk_size)
+
+
+def _scoring_run(
+    *, full: bool, account_ids: list[int] | None, progress: JobProgress | None, size: int
+) -> ScoringResult:
+    rule_set = rule_set_active()
+    run = _Run(
+        rule_set=rule_set,
+        rules=rule_specs(rule_set),
+        settings=Settings.of(rule_set),
+        now=timezone.now(),
+        result=ScoringResult(),
+    )
+    state, _ = ScoringState.objects.get_or_create(pk=1)
+    accounts = Account.objects.order_by("id")
+    newest = None
+    if account_ids is not None:
+        ids = sorted(set(account_ids))
+    elif full:
+        newest = accounts.aggregate(newest=Max("usage_changed_at"))["newest"]
+        ids = list(accounts.values_list("id", flat=True))
+    else:
+        changed = accounts.filter(usage_changed_at__isnull=False)
+        if state.usage_seen_until is not None:
+            changed = changed.filter(usage_changed_at__gt=state.usage_seen_until)
+        # Accounts never scored (new, or scored by a retired set's first run) come too.
+        ids = sorted(
+            set(changed.values_list("id", flat=True))
+            | set(accounts.filter(score__isnull=True).values_list("id", flat=True))
+        )
+        newest = changed.aggregate(newest=Max("usage_changed_at"))["newest"]
+    if progress is not None:
+        progress.set_total(len(ids))
+    context = signals_context()
+    for chunk in _chunks(ids, size):
+        _score_chunk(run, chunk, as_range=account_ids is None and full, context=context)
+        run.result.accounts += len(chunk)
+        if progress is not None:
+            progress.advance(len(chunk))
+    if newest is not None and account_ids is None:
+        cursor = min(newest, run.now - CURSOR_OVERLAP)
+        if state.usage_seen_until is None or cursor > state.usage_seen_until:
+            state.usage_seen_until = cursor
+    if full:
+        state.last_full_run_at = run.now
+    state.save()
+    logger.info("scoring run (%s): %s", "full" if full else "incremental", run.result.summary)
+    return run.result
+
+
+def scores_as_of(
+    *,
+    rule_set_rules: list[RuleSpec],
+    settings: Settings,
+    as_of: date,
+    account_ids: list[int],
+    every_account: bool = False,
+    context=None,
+) -> Iterator[tuple[AccountFacts, dict, ScoreResult, RouteDecision]]:
+    """Scores and routes of accounts as of the end of a past UTC day, written nowhere
+    (the backtest). Guards that need history scoring does not keep (cool-downs) are
+    left out; checkout and sales-request guards use the timestamps known then.
+    ``every_account`` says the ids are all accounts, so chunks read id ranges."""
+    now = day_end(as_of)
+    for chunk in _chunks(sorted(account_ids), CHUNK):
+        facts, signals = signals_compute(
+            scope=Scope(tuple(chunk), as_range=every_account), as_of=as_of, context=context
+        )
+        for account_id, fact in facts.items():
+            values = signals[account_id]
+            score = score_compute(signals=values, rules=rule_set_rules, settings=settings)
+            decision = route_decide(
+                facts=fact,
+                signals=values,
+                score=score,
+                settings=settings,
+                now=now,
+                baseline={"active_users_30": values.get("active_users_30") or 0,
+                          "departments_30": values.get("departments_30") or 0},
+            )  # fmt: skip
+            yield fact, values, score, decision
+
+
+def _score_chunk(run: _Run, ids: list[int], *, as_range: bool, context) -> None:
+    facts, signals = signals_compute(
+        scope=Scope(tuple(ids), as_range=as_range), as_of=run.now.date(), context=context
+    )
+    if not facts:
+        return
+    with transaction.atomic():
+        scores = {
+            s.account_id: s
+            for s in AccountScore.objects.select_for_update().filter(account_id__in=list(facts))
+        }
+        items = {
+            i.account_id: i
+            for i in QueueItem.objects.select_for_update().filter(
+                account_id__in=list(facts), state__in=QueueItem.ACTIVE_STATES
+            )
+        }
+        plan = _Plan(run)
+        for account_id, fact in facts.items():
+            values = signals[account_id]
+            score = score_compute(signals=values, rules=run.rules, settings=run.settings)
+            row = scores.get(account_id)
+            decision = route_decide(
+                facts=fact,
+                signals=values,
+                score=score,
+                settings=run.settings,
+                now=run.now,
+                cooldown_until=row.cooldown_until if row else None,
+                cooldown_reason=row.cooldown_reason if row else "",
+                baseline=row.expansion_baseline if row else None,
+            )
+            plan.account(fact, values, score, decision, row, items.get(account_id))
+        plan.write()
+
+
+class _Plan:
+    """The writes of one chunk, collected and then done in bulk."""
+
+    SCORE_FIELDS = [
+        "rule_set", "score", "value", "engagement", "contributions", "signals", "route",
+        "route_reason", "scored_at", "expansion_baseline", "cooldown_until", "cooldown_reason",
+    ]  # fmt: skip
+    ITEM_FIELDS = [
+        "route", "state", "score", "reasons", "route_reason", "buyers", "missing_buyer",
+        "routed_at", "due_at", "closed_at", "close_reason", "owner",
+    ]  # fmt: skip
+
+    def __init__(self, run: _Run):
+        self.run = run
+        self.new_scores: list[AccountScore] = []
+        # Existing scores to update, by account id (new ones are in new_scores).
+        self.dirty_scores: dict[int, AccountScore] = {}
+        self.history: list[ScoreHistory] = []
+        self.changes: list[RouteChange] = []
+        self.new_items: list[tuple[QueueItem, RouteChange]] = []
+        self.changed_items: dict[int, QueueItem] = {}
+        self.buyers_for: dict[int, QueueItem] = {}
+
+    def account(
+        self,
+        fact: AccountFacts,
+        values: dict,
+        score: ScoreResult,
+        decision: RouteDecision,
+        row: AccountScore | None,
+        item: QueueItem | None,
+    ) -> None:
+        run, now = self.run, self.run.now
+        old_route = row.route if row else ""
+        if row is None:
+            row = AccountScore(account_id=fact.id, scored_at=now)
+            self.new_scores.append(row)
+        is_new = not old_route
+        changed = False
+        scored = (score.score, score.value, score.engagement, decision.route)
+        before = (row.score, row.value, row.engagement, row.route) if old_route else None
+        updates = {
+            "rule_set_id": run.rule_set.pk,
+            "score": score.score,
+            "value": score.value,
+            "engagement": score.engagement,
+            "contributions": score.contributions,
+            "signals": values,
+            "route": decision.route,
+            "route_reason": decision.reason,
+        }
+        if decision.baseline is not None:
+            updates["expansion_baseline"] = decision.baseline
+        if row.cooldown_until and row.cooldown_until <= now:
+            updates["cooldown_until"], updates["cooldown_reason"] = None, ""
+        for name, value in updates.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+                changed = True
+        if before != scored:
+            row.scored_at = now
+            self.history.append(
+                ScoreHistory(
+                    account_id=fact.id,
+                    rule_set_id=run.rule_set.pk,
+                    at=now,
+                    score=score.score,
+                    value=score.value,
+                    engagement=score.engagement,
+                    route=decision.route,
+                )
+            )
+        logged = self._item(fact, score, decision, row, item, old_route)
+        if changed and not is_new:
+            self.dirty_scores[fact.id] = row
+        if old_route != decision.route and not logged:
+            self.changes.append(
+                RouteChange(
+                    account_id=fact.id,
+                    item=item,
+                    from_route=old_route,
+                    to_route=decision.route,
+                    from_state=item.state if item else "",
+                    to_state=item.state if item else "",
+                    reason=decision.reason[:300],
+                    at=now,
+                )
+            )
+
+    def _item(
+        self,
+        fact: AccountFacts,
+        score: ScoreResult,
+        decision: RouteDecision,
+        row: AccountScore,
+        item: QueueItem | None,
+        old_route: str,
+    ) -> bool:
+        """Keep the account's active item in step; True when the RouteChange written
+        also records the account's route change."""
+        run, now = self.run, self.run.now
+        reasons = score.reasons[:TOP_REASONS]
+        if item is not None:
+            checked_out = (
+                fact.checkout_completed_at is not None
+                and fact.checkout_completed_at > item.created_at
+            )
+            if checked_out:
+                self._close(
+                    item,
+                    QueueItem.State.SELF_SERVED,
+                    "self-served: the account bought by itself",
+                    old_route,
+                    decision.route,
+                )
+                row.cooldown_until = now + timedelta(days=run.settings.cooldown_days)
+                row.cooldown_reason = "self-served"
+                if old_route:  # a new row is created with these values anyway
+                    self.dirty_scores[fact.id] = row
+                return True
+            if decision.route not in QUEUE_ROUTES:
+                if item.state not in REP_STATES:
+                    self._close(
+                        item,
+                        QueueItem.State.NOT_QUALIFIED,
+                        f"no longer qualified: {decision.reason}",
+                        old_route,
+                        decision.route,
+                    )
+                    return True
+            elif decision.route != item.route and item.state == QueueItem.State.OPEN:
+                self.changes.append(
+                    RouteChange(
+                        account_id=item.account_id,
+                        item=item,
+                        from_route=item.route,
+                        to_route=decision.route,
+                        from_state=item.state,
+                        to_state=item.state,
+                        reason=f"moved to the {Route(decision.route).label} pool: "
+                        f"{decision.reason}"[:300],
+                        at=now,
+                    )
+                )
+                item.route = decision.route
+                item.routed_at = now
+                item.due_at = now + timedelta(hours=run.settings.sla_hours(decision.route))
+                item.owner_id = fact.owner_id if decision.route == Route.EXPANSION else None
+                self.changed_items[item.pk] = item
+                logged = True
+            else:
+                logged = False
+            refreshed = {
+                "score": score.score,
+                "reasons": reasons,
+                "route_reason": decision.reason[:300]
+                if decision.route in QUEUE_ROUTES
+                else item.route_reason,
+            }
+            for name, value in refreshed.items():
+                if getattr(item, name) != value:
+                    setattr(item, name, value)
+                    self.changed_items[item.pk] = item
+            self.buyers_for[fact.id] = item
+            return logged
+        if decision.route not in QUEUE_ROUTES:
+            return False
+        new = QueueItem(
+            account_id=fact.id,
+            route=decision.route,
+            state=QueueItem.State.OPEN,
+            score=score.score,
+            reasons=reasons,
+            route_reason=decision.reason[:300],
+            owner_id=fact.owner_id if decision.route == Route.EXPANSION else None,
+            created_at=now,
+            routed_at=now,
+            due_at=now + timedelta(hours=run.settings.sla_hours(decision.route)),
+        )
+        change = RouteChange(
+            account_id=fact.id,
+            from_route=old_route,
+            to_route=decision.route,
+            from_state="",
+            to_state=QueueItem.State.OPEN,
+            reason=f"queue item opened: {decision.reason}"[:300],
+            at=now,
+        )
+        self.new_items.append((new, change))
+        self.buyers_for[fact.id] = new
+        return True
+
+    def _close(
+        self, item: QueueItem, state: str, reason: str, from_route: str, to_route: str
+    ) -> None:
+        now = self.run.now
+        self.changes.append(
+            RouteChange(
+                account_id=item.account_id,
+                item=item,
+                from_route=from_route or item.route,
+                to_route=to_route,
+                from_state=item.state,
+                to_state=state,
+                reason=reason[:300],
+                at=now,
+            )
+        )
+        item.state = state
+        item.closed_at = now
+        item.close_reason = reason[:300]
+        self.changed_items[item.pk] = item
+
+    def write(self) -> None:
+        result = self.run.result
+        if self.buyers_for:
+            found = likely_buyers_many(account_ids=list(self.buyers_for))
+            for account_id, item in self.buyers_for.items():
+                buyers = [b.as_dict() for b in found.get(account_id, [])]
+                if item.buyers != buyers or item.missing_buyer != (not buyers):
+                    item.buyers = buyers
+                    item.missing_buyer = not buyers
+                    if item.pk:
+                        self.changed_items[item.pk] = item
+        AccountScore.objects.bulk_create(self.new_scores)
+        AccountScore.objects.bulk_update(list(self.dirty_scores.values()), self.SCORE_FIELDS)
+        ScoreHistory.objects.bulk_create(self.history)
+        if self.new_items:
+            created = QueueItem.objects.bulk_create([item for item, _ in self.new_items])
+            for item, (_, change) in zip(created, self.new_items, strict=True):
+                change.item = item
+            self.changes += [change for _, change in self.new_items]
+        QueueItem.objects.bulk_update(list(self.changed_items.values()), self.ITEM_FIELDS)
+        RouteChange.objects.bulk_create(self.changes)
+        result.scores_written += len(self.new_scores) + len(self.dirty_scores)
+        result.route_changes += len(self.changes)
+        result.items_created += len(self.new_items)
+        closed = sum(1 for i in self.changed_items.values() if not i.is_active)
+        result.items_closed += closed
+        result.items_updated += len(self.changed_items) - closed
