@@ -48,6 +48,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
     },
     "accounts-rollup": {"task": "accounts.tasks.rollup_touched", "schedule": 5.0},
+    # Scores accounts whose usage the rollup marked changed (DESIGN.md "Decisions").
+    "scoring-changed": {"task": "scoring.tasks.score_changed", "schedule": 5.0},
+    # Windows slide: every account once a night.
+    "scoring-nightly": {"task": "scoring.tasks.score_all", "schedule": crontab(hour=2, minute=7)},
+    "scoring-queue-sweep": {"task": "scoring.tasks.queue_sweep_run", "schedule": 60.0},
 }
 
 app.autodiscover_tasks()

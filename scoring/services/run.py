@@ -11,6 +11,7 @@ run leaves whole chunks behind and the rerun finishes the rest.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -21,7 +22,15 @@ from django.utils import timezone
 
 from accounts.buyers import likely_buyers_many
 from accounts.models import Account
-from pls_portal.services import JobProgress, task_lock
+from accounts.services.rollups import rollup_run_now
+from pls_portal.models import Job, User
+from pls_portal.services import (
+    JobProgress,
+    ProgressBar,
+    job_create,
+    job_running,
+    task_lock,
+)
 from scoring.engine import (
     RouteDecision,
     RuleSpec,
@@ -494,3 +503,51 @@ class _Plan:
         closed = sum(1 for i in self.changed_items.values() if not i.is_active)
         result.items_closed += closed
         result.items_updated += len(self.changed_items) - closed
+
+
+# --- Rescore as a Job (after activation, from the command line) ---------------------------
+
+RESCORE_KIND = "rescore"
+RESCORE_WAIT = timedelta(minutes=10)
+
+
+class ScoringBusy(Exception):
+    """Another scoring run held the lock for longer than the wait."""
+
+
+def rescore_start(*, user: User | None, full: bool = True, reason: str = "") -> Job:
+    """Queue a rescore Job; the worker runs it after the commit."""
+    from scoring.tasks import rescore_job_run
+
+    job = job_create(
+        kind=RESCORE_KIND,
+        created_by=user,
+        params={"full": full, "reason": reason},
+        message=reason or "Waiting for a worker…",
+    )
+    transaction.on_commit(lambda: rescore_job_run.delay(job.pk))
+    return job
+
+
+def rescore_job(
+    *,
+    job_id: int,
+    full: bool = True,
+    bar: ProgressBar | None = None,
+    wait: timedelta = RESCORE_WAIT,
+) -> ScoringResult:
+    """Roll up what is pending, then score (all accounts, or the changed ones) as the
+    given Job, waiting up to ``wait`` for a periodic run to let go of the lock."""
+    deadline = time.monotonic() + wait.total_seconds()
+    with job_running(job_id=job_id, bar=bar) as progress:
+        rollup_run_now()
+        while True:
+            result = scoring_run(full=full, progress=progress)
+            if not result.skipped:
+                break
+            if time.monotonic() > deadline:
+                raise ScoringBusy(f"another scoring run held the lock for {wait}")
+            time.sleep(1)
+        progress.result = result.as_dict()
+        progress.message = result.summary
+    return result
