@@ -59,7 +59,7 @@ def demo_crm_seed(*, today: date | None = None) -> DemoCrmResult:
         # Every draw happens whatever the account holds, so a rerun (after enrichment
         # filled fields) makes the very same files.
         has_facts = rng.random() < 0.7
-        employees = int(rng.lognormvariate(3.5, 1.3)) + 1
+        employees = int(rng.lognormvariate(4.3, 1.4)) + 1
         industry, country = rng.choice(INDUSTRIES), rng.choice(COUNTRIES)
         revenue_per_head = rng.randint(80, 250) * 1000
         if has_facts:
@@ -67,7 +67,7 @@ def demo_crm_seed(*, today: date | None = None) -> DemoCrmResult:
                 [account.domain, account.name, employees, industry, country,
                  employees * revenue_per_head]
             )  # fmt: skip
-        if rng.random() < 0.15:
+        if rng.random() < 0.36:
             won = rng.random() < 0.5
             opened = today - timedelta(days=rng.randint(20, 200))
             closed = opened + timedelta(days=rng.randint(10, 60)) if rng.random() < 0.7 else None

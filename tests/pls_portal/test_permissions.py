@@ -12,6 +12,8 @@ from accounts.ingest import EVENT_TYPES
 from accounts.services.keys import ingestion_key_create
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
+from scoring.models import RuleSet
+from scoring.services.rulesets import rule_set_clone
 from tests.factories import JobFactory
 
 ANON = "anonymous"
@@ -29,6 +31,27 @@ MATRIX = {
     "job_detail": (302, 404, 404, 404, 200),
     "dossiers:queue": (302, 200, 200, 403, 200),
     "scoring:rules": (302, 403, 403, 200, 200),
+    "scoring:rule_set": (302, 403, 403, 200, 200),
+    "scoring:rule_edit": (302, 403, 403, 200, 200),
+    "scoring:rule_set_activate": (302, 403, 403, 403, 200),
+    "scoring:discovery": (302, 403, 403, 200, 200),
+    "scoring:suggestions": (302, 403, 403, 200, 200),
+    "scoring:backtest": (302, 403, 403, 404, 404),  # the job is not a backtest
+    **dict.fromkeys(
+        [
+            "scoring:rescore_all",
+            "scoring:rule_set_clone",
+            "scoring:rule_set_settings",
+            "scoring:rule_add",
+            "scoring:rule_delete",
+            "scoring:rule_set_propose",
+            "scoring:rule_set_withdraw",
+            "scoring:rule_set_delete",
+            "scoring:suggestions_apply",
+            "scoring:backtest_start",
+        ],
+        (405, 405, 405, 405, 405),
+    ),
     "feedback:report": (302, 403, 403, 200, 200),
     "feedback:metrics": (302, 403, 403, 200, 200),
     "playbooks:plays": (302, 403, 403, 200, 200),
@@ -49,6 +72,18 @@ POST_MATRIX = {
     "accounts:rejected_delete": (302, 403, 403, 403, 302),
     "accounts:ingestion_key_revoke": (302, 403, 403, 403, 302),
     "accounts:ingestion_key_new": (302, 403, 403, 403, 400),  # empty form: 400, names the field
+    "scoring:rescore_all": (302, 403, 403, 403, 302),
+    "scoring:rule_set_clone": (302, 403, 403, 302, 302),
+    "scoring:rule_set_settings": (302, 403, 403, 400, 400),  # empty form: 400
+    "scoring:rule_add": (302, 403, 403, 400, 400),
+    "scoring:rule_edit": (302, 403, 403, 302, 302),  # not htmx: back to the page with the error
+    "scoring:rule_delete": (302, 403, 403, 302, 302),
+    "scoring:rule_set_propose": (302, 403, 403, 302, 302),
+    "scoring:rule_set_withdraw": (302, 403, 403, 302, 302),
+    "scoring:rule_set_delete": (302, 403, 403, 302, 302),
+    "scoring:rule_set_activate": (302, 403, 403, 403, 302),
+    "scoring:suggestions_apply": (302, 403, 403, 302, 302),  # too few outcomes: back, told why
+    "scoring:backtest_start": (302, 403, 403, 302, 302),
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -87,9 +122,12 @@ def test_every_non_public_view_declares_its_roles():
 @pytest.fixture
 def objects(db):
     """One object per URL argument, none of them belonging to the users under test."""
+    draft = rule_set_clone(rule_set_id=RuleSet.objects.get(state="active").pk, user=None)
     return {
         "job_id": JobFactory(created_by=None).pk,
         "key_id": ingestion_key_create(name="someone's key").key.pk,
+        "rule_set_id": draft.pk,
+        "rule_id": draft.rules.first().pk,
     }
 
 

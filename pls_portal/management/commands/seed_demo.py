@@ -8,6 +8,7 @@ from accounts.demo_crm import demo_crm_seed
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, usage_refresh
 from pls_portal.demo import demo_login_lines, demo_users_seed
 from pls_portal.services import task_lock
+from scoring.demo import demo_scoring_seed
 
 
 class _BarProgress:
@@ -50,6 +51,13 @@ class Command(BaseCommand):
                 f"Demo CRM and enrichment: {crm.firmographics} firmographics rows, "
                 f"{crm.deals} CRM deals, {crm.contacts} contacts, {crm.ip_ranges} IP ranges "
                 f"loaded; {crm.enriched} accounts enriched."
+            )
+        )
+        scoring = demo_scoring_seed()
+        in_states = ", ".join(f"{n} {state}" for state, n in scoring.states.items() if n)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo scoring: {scoring.scoring.summary}; queue items: {in_states}."
             )
         )
 
