@@ -11,6 +11,7 @@ Route: the order of DESIGN.md "Decisions", first match wins.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -172,7 +173,8 @@ def _day(value: datetime) -> str:
 
 
 def _money(value: float) -> str:
-    return f"${value:,.0f}"
+    """Whole dollars, rounded down: $9,999.99 must not read as the $10,000 floor."""
+    return f"${math.floor(value):,}"
 
 
 def expansion_reason(

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, IntegerField, Max, Q, Sum
+from django.db.models import Count, FloatField, IntegerField, Max, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -164,6 +164,11 @@ def _int_key(field: str, key: str):
     return Coalesce(Cast(KT(f"{field}__{key}"), IntegerField()), 0)
 
 
+def _number_key(field: str, key: str):
+    """Usage metrics are sums of a property and may be fractional (400.5 API calls)."""
+    return Coalesce(Cast(KT(f"{field}__{key}"), FloatField()), 0.0)
+
+
 def _limit_keys() -> list[str]:
     return sorted(set(PlanLimit.objects.values_list("key", flat=True)))
 
@@ -279,7 +284,7 @@ def signals_compute(
     for key in ctx.limit_keys:
         day_aggs[f"hits7:{key}"] = Sum(_int_key("limit_hits", key), filter=since(7))
         day_aggs[f"hits14:{key}"] = Sum(_int_key("limit_hits", key), filter=since(14))
-        day_aggs[f"month:{key}"] = Sum(_int_key("usage", key), filter=Q(day__gte=month_start))
+        day_aggs[f"month:{key}"] = Sum(_number_key("usage", key), filter=Q(day__gte=month_start))
     days = {
         row["account_id"]: row
         for row in AccountDay.objects.filter(ids_scope.q(), day__gte=first, day__lte=d)
@@ -296,7 +301,7 @@ def signals_compute(
             for row in AccountDay.objects.filter(ids_scope.q(), day__lte=d)
             .exclude(usage={})
             .values("account_id")
-            .annotate(**{f"total:{k}": Sum(_int_key("usage", k)) for k in current_usage})
+            .annotate(**{f"total:{k}": Sum(_number_key("usage", k)) for k in current_usage})
             .order_by()
         }
 

@@ -248,18 +248,30 @@ def _score_chunk(run: _Run, ids: list[int], *, as_range: bool, context) -> None:
         for account_id, fact in facts.items():
             values = signals[account_id]
             score = score_compute(signals=values, rules=run.rules, settings=run.settings)
-            row = scores.get(account_id)
+            row, item = scores.get(account_id), items.get(account_id)
+            cooldown = (row.cooldown_until, row.cooldown_reason) if row else (None, "")
+            # Bought by itself while an item was open: the item closes "self-served" and
+            # the cool-down starts now, so this very run routes the account held.
+            self_served = (
+                item is not None
+                and fact.checkout_completed_at is not None
+                and fact.checkout_completed_at > item.created_at
+            )
+            if self_served:
+                cooldown = (run.now + timedelta(days=run.settings.cooldown_days), "self-served")
             decision = route_decide(
                 facts=fact,
                 signals=values,
                 score=score,
                 settings=run.settings,
                 now=run.now,
-                cooldown_until=row.cooldown_until if row else None,
-                cooldown_reason=row.cooldown_reason if row else "",
+                cooldown_until=cooldown[0],
+                cooldown_reason=cooldown[1],
                 baseline=row.expansion_baseline if row else None,
             )
-            plan.account(fact, values, score, decision, row, items.get(account_id))
+            plan.account(
+                fact, values, score, decision, row, item, cooldown if self_served else None
+            )
         plan.write()
 
 
@@ -294,6 +306,7 @@ class _Plan:
         decision: RouteDecision,
         row: AccountScore | None,
         item: QueueItem | None,
+        cooldown: tuple[datetime, str] | None = None,
     ) -> None:
         run, now = self.run, self.run.now
         old_route = row.route if row else ""
@@ -302,8 +315,9 @@ class _Plan:
             self.new_scores.append(row)
         is_new = not old_route
         changed = False
-        scored = (score.score, score.value, score.engagement, decision.route)
-        before = (row.score, row.value, row.engagement, row.route) if old_route else None
+        # History (and scored_at) follow the score and the route, not the sub-scores.
+        scored = (score.score, decision.route)
+        before = (row.score, row.route) if old_route else None
         updates = {
             "rule_set_id": run.rule_set.pk,
             "score": score.score,
@@ -316,7 +330,9 @@ class _Plan:
         }
         if decision.baseline is not None:
             updates["expansion_baseline"] = decision.baseline
-        if row.cooldown_until and row.cooldown_until <= now:
+        if cooldown is not None:
+            updates["cooldown_until"], updates["cooldown_reason"] = cooldown
+        elif row.cooldown_until and row.cooldown_until <= now:
             updates["cooldown_until"], updates["cooldown_reason"] = None, ""
         for name, value in updates.items():
             if getattr(row, name) != value:
@@ -370,7 +386,7 @@ class _Plan:
                 fact.checkout_completed_at is not None
                 and fact.checkout_completed_at > item.created_at
             )
-            if checked_out:
+            if checked_out:  # the caller started the cool-down: the route is held
                 self._close(
                     item,
                     QueueItem.State.SELF_SERVED,
@@ -378,11 +394,8 @@ class _Plan:
                     old_route,
                     decision.route,
                 )
-                row.cooldown_until = now + timedelta(days=run.settings.cooldown_days)
-                row.cooldown_reason = "self-served"
-                if old_route:  # a new row is created with these values anyway
-                    self.dirty_scores[fact.id] = row
                 return True
+            logged = False
             if decision.route not in QUEUE_ROUTES:
                 if item.state not in REP_STATES:
                     self._close(
@@ -413,8 +426,6 @@ class _Plan:
                 item.owner_id = fact.owner_id if decision.route == Route.EXPANSION else None
                 self.changed_items[item.pk] = item
                 logged = True
-            else:
-                logged = False
             refreshed = {
                 "score": score.score,
                 "reasons": reasons,
