@@ -1,8 +1,7 @@
-from django.urls import path
-
-from . import views
+from django.urls import include, path
 
 app_name = "dossiers"
 urlpatterns = [
-    path("", views.queue, name="queue"),
+    path("", include("dossiers.urls_queue")),
+    path("accounts/", include("dossiers.urls_dossier")),
 ]

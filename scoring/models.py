@@ -230,6 +230,9 @@ class AccountScore(models.Model):
     route = models.CharField(max_length=16, choices=Route.choices)
     route_reason = models.CharField(max_length=300)
     scored_at = models.DateTimeField(help_text="When the score or route last changed.")
+    # When any of the row's values (signals included) last changed; plays re-match
+    # accounts changed since their last run.
+    changed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     cooldown_until = models.DateTimeField(null=True, blank=True)
     cooldown_reason = models.CharField(max_length=100, blank=True)
     # Usage when the account was first seen won by sales; expansion compares against it.

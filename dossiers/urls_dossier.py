@@ -1,0 +1,3 @@
+"""The dossier (included by dossiers/urls.py under /queue/accounts/)."""
+
+urlpatterns: list = []
