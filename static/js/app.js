@@ -15,6 +15,19 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  // Forms answered with their errors (400 bad input, 409 a lost race, 422) are swapped in
+  // like any answer, so the message shows where the form was; other errors are not.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) {
+      window.htmx.config.responseHandling = [
+        { code: "204", swap: false },
+        { code: "[23]..", swap: true },
+        { code: "^(400|409|422)$", swap: true, error: false },
+        { code: "[45]..", swap: false, error: true },
+        { code: "...", swap: false }
+      ];
+    }
+    localiseTimes(document);
+  });
   document.addEventListener("htmx:afterSwap", function () { localiseTimes(document); });
 })();

@@ -88,7 +88,7 @@ def test_logout_is_a_post_and_shows_the_logged_out_page(login, ae):
 NAV = {
     "ae": ["PQL queue"],
     "sdr": ["PQL queue"],
-    "pm": ["Reports", "Metrics", "Rules", "Plays"],
+    "pm": ["PQL queue", "Reports", "Metrics", "Rules", "Plays"],
     "admin": [
         "PQL queue",
         "Reports",

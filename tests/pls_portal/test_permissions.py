@@ -14,7 +14,8 @@ from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
 from scoring.models import RuleSet
 from scoring.services.rulesets import rule_set_clone
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
+from tests.scoring.factories import QueueItemFactory
 
 ANON = "anonymous"
 COLUMNS = (ANON, "ae", "sdr", "pm", "admin")
@@ -29,7 +30,7 @@ MATRIX = {
     "jobs": (302, 403, 403, 403, 200),
     "maintenance_start": (405, 405, 405, 405, 405),
     "job_detail": (302, 404, 404, 404, 200),
-    "dossiers:queue": (302, 200, 200, 403, 200),
+    "dossiers:queue": (302, 200, 200, 200, 200),  # PMs read-only
     "scoring:rules": (302, 403, 403, 200, 200),
     "scoring:rule_set": (302, 403, 403, 200, 200),
     "scoring:rule_edit": (302, 403, 403, 200, 200),
@@ -48,6 +49,13 @@ MATRIX = {
             "scoring:rule_set_withdraw",
             "scoring:rule_set_delete",
             "scoring:suggestions_apply",
+            "dossiers:item_claim",
+            "dossiers:item_release",
+            "dossiers:item_won",
+            "dossiers:item_lost",
+            "dossiers:item_disqualify",
+            "dossiers:item_hand_to_marketing",
+            "dossiers:item_hand_to_ae",
             "scoring:backtest_start",
         ],
         (405, 405, 405, 405, 405),
@@ -84,6 +92,19 @@ POST_MATRIX = {
     "scoring:rule_set_activate": (302, 403, 403, 403, 302),
     "scoring:suggestions_apply": (302, 403, 403, 302, 302),  # too few outcomes: back, told why
     "scoring:backtest_start": (302, 403, 403, 302, 302),
+    # Another AE's expansion item: outside both pools (404), PMs never act (403).
+    **dict.fromkeys(
+        [
+            "dossiers:item_claim",
+            "dossiers:item_release",
+            "dossiers:item_won",
+            "dossiers:item_lost",
+            "dossiers:item_disqualify",
+            "dossiers:item_hand_to_marketing",
+            "dossiers:item_hand_to_ae",
+        ],
+        (302, 404, 404, 403, 302),
+    ),
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -128,6 +149,9 @@ def objects(db):
         "key_id": ingestion_key_create(name="someone's key").key.pk,
         "rule_set_id": draft.pk,
         "rule_id": draft.rules.first().pk,
+        "item_id": QueueItemFactory(
+            route="expansion", owner=UserFactory(username="other-ae", ae=True)
+        ).pk,
     }
 
 
@@ -167,11 +191,11 @@ def test_only_an_admin_post_starts_maintenance(client, users):
     assert Job.objects.count() == 1
 
 
-def test_wrong_role_sees_a_styled_403_page(client, pm):
-    client.force_login(pm)
-    response = client.get(reverse("dossiers:queue"))
+def test_wrong_role_sees_a_styled_403_page(client, ae):
+    client.force_login(ae)
+    response = client.get(reverse("scoring:rules"))
     assert response.status_code == 403
-    assert "Your role (PM) cannot open this page." in response.content.decode()
+    assert "Your role (AE) cannot open this page." in response.content.decode()
 
 
 def test_csrf_is_enforced_on_posts_from_a_logged_in_session(admin_user):
