@@ -7,12 +7,13 @@ Every URL pattern must have a row here; a new URL without one fails
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.ingest import EVENT_TYPES
 from accounts.services.keys import ingestion_key_create
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
-from scoring.models import RuleSet
+from scoring.models import RuleSet, Touch
 from scoring.services.rulesets import rule_set_clone
 from tests.factories import JobFactory, UserFactory
 from tests.scoring.factories import QueueItemFactory
@@ -31,6 +32,8 @@ MATRIX = {
     "maintenance_start": (405, 405, 405, 405, 405),
     "job_detail": (302, 404, 404, 404, 200),
     "dossiers:queue": (302, 200, 200, 200, 200),  # PMs read-only
+    # The account of another AE's expansion item: outside both rep pools.
+    "dossiers:dossier": (302, 404, 404, 200, 200),
     "scoring:rules": (302, 403, 403, 200, 200),
     "scoring:rule_set": (302, 403, 403, 200, 200),
     "scoring:rule_edit": (302, 403, 403, 200, 200),
@@ -105,6 +108,17 @@ POST_MATRIX = {
         ],
         (302, 404, 404, 403, 302),
     ),
+    # Empty forms: admins are told which field is missing (400).
+    **dict.fromkeys(
+        [
+            "dossiers:dossier_touch_add",
+            "dossiers:dossier_contact_add",
+        ],
+        (302, 404, 404, 403, 400),
+    ),
+    # A response needs no field: the admin's empty form records it.
+    "dossiers:dossier_touch_response": (302, 404, 404, 403, 302),
+    "dossiers:dossier_hand_to_marketing": (302, 404, 404, 403, 302),
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -144,13 +158,17 @@ def test_every_non_public_view_declares_its_roles():
 def objects(db):
     """One object per URL argument, none of them belonging to the users under test."""
     draft = rule_set_clone(rule_set_id=RuleSet.objects.get(state="active").pk, user=None)
+    other_ae = UserFactory(username="other-ae", ae=True)
+    item = QueueItemFactory(route="expansion", owner=other_ae)
     return {
         "job_id": JobFactory(created_by=None).pk,
         "key_id": ingestion_key_create(name="someone's key").key.pk,
         "rule_set_id": draft.pk,
         "rule_id": draft.rules.first().pk,
-        "item_id": QueueItemFactory(
-            route="expansion", owner=UserFactory(username="other-ae", ae=True)
+        "item_id": item.pk,
+        "account_id": item.account_id,
+        "touch_id": Touch.objects.create(
+            item=item, by=other_ae, channel="email", person="Ada", at=timezone.now()
         ).pk,
     }
 
