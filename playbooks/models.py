@@ -49,3 +49,23 @@ class PlayMatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.play_id}"
+
+
+class PlayMatchState(models.Model):
+    """Singleton: how far play matching has read ``AccountScore.changed_at``, and whether
+    a full re-match is owed (a play was edited while another run held the lock)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    changed_seen_until = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_full_run_at = models.DateTimeField(null=True, blank=True)
+    full_requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"play matching (scores seen until {self.changed_seen_until})"
+
+    @property
+    def full_owed(self) -> bool:
+        return self.full_requested_at is not None and (
+            self.last_full_run_at is None or self.full_requested_at > self.last_full_run_at
+        )

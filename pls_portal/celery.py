@@ -29,6 +29,7 @@ app.conf.task_default_queue = QUEUE_DEFAULT
 app.conf.task_routes = {
     "accounts.tasks.*": {"queue": QUEUE_INGEST},
     "scoring.tasks.*": {"queue": QUEUE_SCORING},
+    "playbooks.tasks.*": {"queue": QUEUE_SCORING},
     "pls_portal.tasks.*": {"queue": QUEUE_MAINTENANCE},
 }
 
@@ -53,6 +54,13 @@ app.conf.beat_schedule = {
     # Windows slide: every account once a night.
     "scoring-nightly": {"task": "scoring.tasks.score_all", "schedule": crontab(hour=2, minute=7)},
     "scoring-queue-sweep": {"task": "scoring.tasks.queue_sweep_run", "schedule": 60.0},
+    # Plays re-match accounts whose score row changed; nightly all (account age, windows).
+    "play-matches": {"task": "playbooks.tasks.play_matches_run", "schedule": 10.0},
+    "play-matches-nightly": {
+        "task": "playbooks.tasks.play_matches_run",
+        "schedule": crontab(hour=2, minute=37),
+        "kwargs": {"full": True},
+    },
 }
 
 app.autodiscover_tasks()

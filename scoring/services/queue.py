@@ -231,7 +231,11 @@ def _cool_down(item: QueueItem, *, why: str, now, settings: Settings, by: User |
             )
         score.cooldown_until, score.cooldown_reason = until, why[:100]
         score.route, score.route_reason = Route.HELD, reason[:300]
-        score.save(update_fields=["cooldown_until", "cooldown_reason", "route", "route_reason"])
+        score.changed_at = now
+        score.save(
+            update_fields=["cooldown_until", "cooldown_reason", "route", "route_reason",
+                           "changed_at"]
+        )  # fmt: skip
 
 
 def _finish(
@@ -450,4 +454,5 @@ def _close_many(
             cooldown_reason=why[:100],
             route=Route.HELD,
             route_reason=f"{why} — backed off until {until:%Y-%m-%d}"[:300],
+            changed_at=now,
         )

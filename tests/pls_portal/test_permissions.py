@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.ingest import EVENT_TYPES
 from accounts.services.keys import ingestion_key_create
+from playbooks.models import Play
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
 from scoring.models import RuleSet, Touch
@@ -59,6 +60,12 @@ MATRIX = {
             "dossiers:item_disqualify",
             "dossiers:item_hand_to_marketing",
             "dossiers:item_hand_to_ae",
+            "dossiers:dossier_touch_add",
+            "dossiers:dossier_touch_response",
+            "dossiers:dossier_contact_add",
+            "dossiers:dossier_hand_to_marketing",
+            "playbooks:play_active",
+            "playbooks:preview",
             "scoring:backtest_start",
         ],
         (405, 405, 405, 405, 405),
@@ -66,6 +73,10 @@ MATRIX = {
     "feedback:report": (302, 403, 403, 200, 200),
     "feedback:metrics": (302, 403, 403, 200, 200),
     "playbooks:plays": (302, 403, 403, 200, 200),
+    "playbooks:play": (302, 403, 403, 200, 200),
+    "playbooks:account_search": (302, 403, 403, 200, 200),
+    "playbooks:play_new": (302, 403, 403, 403, 200),  # admins edit plays, PMs read them
+    "playbooks:play_edit": (302, 403, 403, 403, 200),
     "accounts:tracking_plan": (302, 403, 403, 403, 200),
     "accounts:ingestion": (302, 403, 403, 403, 200),
     "accounts:ingestion_key_new": (405, 405, 405, 405, 405),
@@ -119,6 +130,10 @@ POST_MATRIX = {
     # A response needs no field: the admin's empty form records it.
     "dossiers:dossier_touch_response": (302, 404, 404, 403, 302),
     "dossiers:dossier_hand_to_marketing": (302, 404, 404, 403, 302),
+    "playbooks:play_new": (302, 403, 403, 403, 400),
+    "playbooks:play_edit": (302, 403, 403, 403, 400),
+    "playbooks:play_active": (302, 403, 403, 403, 302),
+    "playbooks:preview": (302, 403, 403, 403, 200),  # the preview shows what is missing
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -165,6 +180,7 @@ def objects(db):
         "key_id": ingestion_key_create(name="someone's key").key.pk,
         "rule_set_id": draft.pk,
         "rule_id": draft.rules.first().pk,
+        "play_id": Play.objects.order_by("pk").first().pk,
         "item_id": item.pk,
         "account_id": item.account_id,
         "touch_id": Touch.objects.create(

@@ -6,6 +6,7 @@ from tqdm import tqdm
 from accounts.demo import demo_events_seed
 from accounts.demo_crm import demo_crm_seed
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, usage_refresh
+from playbooks.demo import demo_plays_seed
 from pls_portal.demo import demo_login_lines, demo_users_seed
 from pls_portal.services import task_lock
 from scoring.demo import demo_scoring_seed
@@ -60,6 +61,8 @@ class Command(BaseCommand):
                 f"Demo scoring: {scoring.scoring.summary}; queue items: {in_states}."
             )
         )
+        plays = demo_plays_seed()
+        self.stdout.write(self.style.SUCCESS(f"Demo plays: {plays.summary}."))
 
     def _rollup(self) -> None:
         """Roll the demo days up now, so the first page shows usage without waiting."""
