@@ -1,9 +1,8 @@
-from django.urls import path
-
-from . import views
+from django.urls import include, path
 
 app_name = "feedback"
 urlpatterns = [
-    path("", views.report, name="report"),
-    path("metrics/", views.metrics, name="metrics"),
+    path("", include("feedback.urls_report")),
+    path("metrics/", include("feedback.urls_metrics")),
+    path("outbound/", include("feedback.outbound.urls")),
 ]

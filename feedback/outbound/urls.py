@@ -1,0 +1,3 @@
+"""Outbound webhooks and the CRM sync (included under /reports/outbound/)."""
+
+urlpatterns: list = []
