@@ -18,17 +18,17 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.services.contacts import contact_add
 from dossiers import charts
-from dossiers.selectors_dossier import (
+from dossiers.dossier.page import dossier_get
+from dossiers.dossier.people import people_get
+from dossiers.dossier.scope import (
     DossierNotFound,
     DossierScope,
-    dossier_get,
     dossier_scope,
     item_in_scope,
-    people_get,
-    timeline_get,
     touch_in_scope,
-    touch_log_get,
 )
+from dossiers.dossier.timeline import timeline_get
+from dossiers.dossier.touch_log import touch_log_get
 from pls_portal.models import Role
 from pls_portal.permissions import rep_required, role_required
 from scoring.models import Touch

@@ -1,5 +1,5 @@
-// The dossier: copy the play's first message, and show the forms' messages when an
-// action answers 400 or 409 (htmx leaves error responses unswapped by default).
+// The dossier: copy the play's first message. (The forms' 400/409 answers are swapped in by
+// the site-wide htmx.config.responseHandling in app.js.)
 (function () {
   "use strict";
 
@@ -44,14 +44,6 @@
       );
     } else {
       copied(button, fallback(field));
-    }
-  });
-
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var status = event.detail.xhr.status;
-    if ((status === 400 || status === 409) && event.detail.target.closest("[data-dossier]")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
     }
   });
 })();

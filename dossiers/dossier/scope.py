@@ -1,0 +1,131 @@
+"""Who may open which dossier, and what they may do there: reps the accounts with an item
+in their pool (active, or claimed or closed by them), PMs and admins any account; PMs read
+only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Case, Q, Value, When
+
+from accounts.models import Account
+from pls_portal.models import Role, User
+from scoring.engine import Settings
+from scoring.models import QueueItem, RuleSet, Touch
+from scoring.services.queue import pool_q
+
+
+class DossierNotFound(Exception):
+    """No such account, or not one the user may open (views answer 404)."""
+
+
+@dataclass
+class DossierScope:
+    """The account, the queue item the page works on and what the user may do."""
+
+    account: Account
+    items: list[QueueItem]
+    item: QueueItem | None
+    read_only: bool
+    can_act: bool  # may log touches and responses, hand over
+    blocked_by: str = ""  # who holds the item when someone else does
+    settings: Settings = field(default_factory=Settings)
+
+
+def display_name(user: User | None) -> str:
+    """A user as the page names them: full name, else username; nobody: empty."""
+    return (user.get_full_name() or user.username) if user else ""
+
+
+def dossier_scope(*, user: User, account_id: int) -> DossierScope:
+    """The account if the user may open its dossier, else DossierNotFound. Three queries."""
+    account = (
+        Account.objects.select_related("plan", "owner", "merged_into").filter(pk=account_id).first()
+    )
+    if account is None or user.role not in (Role.REP, Role.PM, Role.ADMIN):
+        raise DossierNotFound(account_id)
+    items = QueueItem.objects.filter(account_id=account_id).select_related(
+        "claimed_by", "closed_by", "owner"
+    )
+    if user.role == Role.REP:
+        pool = pool_q(user)
+        items = items.annotate(
+            visible=Case(
+                When((Q(state__in=QueueItem.ACTIVE_STATES) & pool) | Q(claimed_by=user)
+                     | Q(closed_by=user), then=Value(True)),
+                default=Value(False),
+            ),
+            workable=Case(
+                When(Q(state__in=QueueItem.ACTIVE_STATES) & (pool | Q(claimed_by=user)),
+                     then=Value(True)),
+                default=Value(False),
+            ),
+        )  # fmt: skip
+    items = list(items.order_by("-created_at", "-pk"))
+    active = next((i for i in items if i.is_active), None)
+    if user.role == Role.REP:
+        visible = [i for i in items if i.visible]
+        if not visible:
+            raise DossierNotFound(account_id)
+        item = next((i for i in visible if i.workable), None) or visible[0]
+        workable = bool(getattr(item, "workable", False))
+    else:
+        item = active or (items[0] if items else None)
+        workable = user.role == Role.ADMIN and item is not None and item.is_active
+    read_only = user.role == Role.PM
+    blocked_by = ""
+    if (
+        workable
+        and item.claimed_by_id
+        and item.claimed_by_id != user.pk
+        and user.role != Role.ADMIN
+    ):
+        blocked_by = display_name(item.claimed_by)
+    rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
+    return DossierScope(
+        account=account,
+        items=items,
+        item=item,
+        read_only=read_only,
+        can_act=workable and not read_only and not blocked_by,
+        blocked_by=blocked_by,
+        settings=Settings.of(rule_set) if rule_set else Settings(),
+    )
+
+
+def item_in_scope(scope: DossierScope, item_id: int) -> QueueItem | None:
+    """One of the account's items, as the scope read it."""
+    return next((i for i in scope.items if i.pk == item_id), None)
+
+
+def touch_in_scope(scope: DossierScope, touch_id: int) -> Touch | None:
+    """A touch of the account's current item."""
+    if scope.item is None:
+        return None
+    return Touch.objects.filter(pk=touch_id, item=scope.item).first()
+
+
+def item_dict(item: QueueItem) -> dict:
+    """One of the account's queue items as the page shows it."""
+    return {
+        "id": item.pk,
+        "route": item.route,
+        "route_label": item.get_route_display(),
+        "state": item.state,
+        "state_label": item.get_state_display(),
+        "active": item.is_active,
+        "score": item.score,
+        "reasons": item.reasons,
+        "route_reason": item.route_reason,
+        "created_at": item.created_at,
+        "due_at": item.due_at,
+        "claimed_by": display_name(item.claimed_by),
+        "claimed_at": item.claimed_at,
+        "first_touch_at": item.first_touch_at,
+        "responded_at": item.responded_at,
+        "closed_at": item.closed_at,
+        "close_reason": item.close_reason,
+        "closed_by": display_name(item.closed_by),
+        "missing_buyer": item.missing_buyer,
+        "note": item.note,
+    }
