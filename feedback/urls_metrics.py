@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from . import views
+from . import views_metrics
 
 urlpatterns = [
-    path("", views.metrics, name="metrics"),
+    path("", views_metrics.metrics, name="metrics"),
 ]
