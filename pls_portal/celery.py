@@ -56,6 +56,16 @@ app.conf.beat_schedule = {
     "scoring-queue-sweep": {"task": "scoring.tasks.queue_sweep_run", "schedule": 60.0},
     # Plays re-match accounts whose score row changed; nightly all (account age, windows).
     "play-matches": {"task": "playbooks.tasks.play_matches_run", "schedule": 10.0},
+    # Webhooks from the RouteChange log, the daily CRM sync and the delivery log's pruning.
+    "outbound": {"task": "feedback.outbound.tasks.outbound_run", "schedule": 5.0},
+    "crm-sync-daily": {
+        "task": "feedback.outbound.tasks.crm_sync_daily",
+        "schedule": crontab(hour=4, minute=13),
+    },
+    "outbound-prune": {
+        "task": "feedback.outbound.tasks.outbound_prune_run",
+        "schedule": crontab(hour=3, minute=47),
+    },
     "play-matches-nightly": {
         "task": "playbooks.tasks.play_matches_run",
         "schedule": crontab(hour=2, minute=37),

@@ -20,6 +20,7 @@ NAV_ITEMS = (
     NavItem("Metrics", "feedback:metrics"),
     NavItem("Rules", "scoring:rules"),
     NavItem("Plays", "playbooks:plays"),
+    NavItem("CRM & webhooks", "feedback:outbound_crm_sync"),
     NavItem("Tracking plan", "accounts:tracking_plan"),
     NavItem("Ingestion", "accounts:ingestion"),
     NavItem("Jobs", "jobs"),

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "playbooks",
     "dossiers",
     "feedback",
+    "feedback.outbound",
 ]
 
 MIDDLEWARE = [

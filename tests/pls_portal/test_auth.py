@@ -88,13 +88,14 @@ def test_logout_is_a_post_and_shows_the_logged_out_page(login, ae):
 NAV = {
     "ae": ["PQL queue"],
     "sdr": ["PQL queue"],
-    "pm": ["PQL queue", "Reports", "Metrics", "Rules", "Plays"],
+    "pm": ["PQL queue", "Reports", "Metrics", "Rules", "Plays", "CRM & webhooks"],
     "admin": [
         "PQL queue",
         "Reports",
         "Metrics",
         "Rules",
         "Plays",
+        "CRM & webhooks",
         "Tracking plan",
         "Ingestion",
         "Jobs",

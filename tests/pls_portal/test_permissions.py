@@ -17,6 +17,7 @@ from pls_portal.permissions import allowed_roles
 from scoring.models import RuleSet, Touch
 from scoring.services.rulesets import rule_set_clone
 from tests.factories import JobFactory, UserFactory
+from tests.feedback.outbound.factories import outbound_objects
 from tests.scoring.factories import QueueItemFactory
 
 ANON = "anonymous"
@@ -66,12 +67,26 @@ MATRIX = {
             "dossiers:dossier_hand_to_marketing",
             "playbooks:play_active",
             "playbooks:preview",
+            "feedback:outbound_endpoint_secret",
+            "feedback:outbound_endpoint_rotate",
+            "feedback:outbound_endpoint_ping",
+            "feedback:outbound_delivery_resend",
+            "feedback:outbound_crm_sync_start",
             "scoring:backtest_start",
         ],
         (405, 405, 405, 405, 405),
     ),
     "feedback:report": (302, 403, 403, 200, 200),
     "feedback:metrics": (302, 403, 403, 200, 200),
+    "feedback:outbound_endpoints": (302, 403, 403, 403, 200),
+    "feedback:outbound_endpoint_new": (302, 403, 403, 403, 200),
+    "feedback:outbound_endpoint_edit": (302, 403, 403, 403, 200),
+    "feedback:outbound_endpoint_delete": (302, 403, 403, 403, 200),  # the confirmation page
+    "feedback:outbound_deliveries": (302, 403, 403, 403, 200),
+    "feedback:outbound_delivery": (302, 403, 403, 403, 200),
+    "feedback:outbound_crm_sync": (302, 403, 403, 200, 200),
+    "feedback:outbound_crm_sync_csv": (302, 403, 403, 200, 200),
+    "feedback:outbound_scores_csv": (302, 403, 403, 200, 200),
     "playbooks:plays": (302, 403, 403, 200, 200),
     "playbooks:play": (302, 403, 403, 200, 200),
     "playbooks:account_search": (302, 403, 403, 200, 200),
@@ -134,6 +149,14 @@ POST_MATRIX = {
     "playbooks:play_edit": (302, 403, 403, 403, 400),
     "playbooks:play_active": (302, 403, 403, 403, 302),
     "playbooks:preview": (302, 403, 403, 403, 200),  # the preview shows what is missing
+    "feedback:outbound_endpoint_new": (302, 403, 403, 403, 400),  # empty form
+    "feedback:outbound_endpoint_edit": (302, 403, 403, 403, 400),
+    "feedback:outbound_endpoint_delete": (302, 403, 403, 403, 302),
+    "feedback:outbound_endpoint_secret": (302, 403, 403, 403, 200),
+    "feedback:outbound_endpoint_rotate": (302, 403, 403, 403, 200),
+    "feedback:outbound_endpoint_ping": (302, 403, 403, 403, 302),
+    "feedback:outbound_delivery_resend": (302, 403, 403, 403, 302),
+    "feedback:outbound_crm_sync_start": (302, 403, 403, 403, 302),
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -181,6 +204,7 @@ def objects(db):
         "rule_set_id": draft.pk,
         "rule_id": draft.rules.first().pk,
         "play_id": Play.objects.order_by("pk").first().pk,
+        **outbound_objects(),
         "item_id": item.pk,
         "account_id": item.account_id,
         "touch_id": Touch.objects.create(

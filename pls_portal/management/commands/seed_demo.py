@@ -6,6 +6,7 @@ from tqdm import tqdm
 from accounts.demo import demo_events_seed
 from accounts.demo_crm import demo_crm_seed
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, usage_refresh
+from feedback.outbound.demo import demo_outbound_seed
 from playbooks.demo import demo_plays_seed
 from pls_portal.demo import demo_login_lines, demo_users_seed
 from pls_portal.services import task_lock
@@ -63,6 +64,18 @@ class Command(BaseCommand):
         )
         plays = demo_plays_seed()
         self.stdout.write(self.style.SUCCESS(f"Demo plays: {plays.summary}."))
+        outbound = demo_outbound_seed()
+        synced = (
+            f"a first CRM sync of {outbound.crm_sync_accounts} accounts"
+            if outbound.crm_sync_accounts is not None
+            else "CRM sync already run"
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo outbound: {outbound.endpoints_created} example endpoints (inactive), "
+                f"{synced}."
+            )
+        )
 
     def _rollup(self) -> None:
         """Roll the demo days up now, so the first page shows usage without waiting."""
