@@ -31,6 +31,7 @@ from dossiers.selectors import (
     read_only,
     route_choices,
 )
+from feedback.selectors import my_work
 from pls_portal.models import Role
 from pls_portal.permissions import rep_required, role_required
 from scoring.models import QueueItem
@@ -67,6 +68,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "cooldown_days": result.cooldown_days,
         "filtered_out": result.filtered_out,
         "read_only": read_only(request.user),
+        # "My work": the rep's claimed items and closed deals still owing feedback.
+        "work": my_work(user=request.user),
     }
     # The list's own refresh and the filter form ask for the rows; a history restore
     # (back button) needs the whole page.
@@ -109,11 +112,15 @@ def _row(
     return render(request, f"{PAGE}#row", context, status=status)
 
 
-def _flash(request: HttpRequest, text: str, *, status: int = 200) -> HttpResponse:
+def _flash(
+    request: HttpRequest, text: str, *, status: int = 200, feedback_url: str = ""
+) -> HttpResponse:
+    """A line in place of the row; after a won or lost close it offers the feedback form."""
     if not request.htmx:
         (messages.error if status >= 400 else messages.success)(request, text)
         return redirect(reverse("dossiers:queue"))
-    return render(request, f"{PAGE}#flash", {"text": text, "failed": status >= 400}, status=status)
+    context = {"text": text, "failed": status >= 400, "feedback_url": feedback_url}
+    return render(request, f"{PAGE}#flash", context, status=status)
 
 
 def _act(
@@ -124,10 +131,12 @@ def _act(
     name: str,  # the form to leave open on an error ("" for a button)
     leaves: Callable[[QueueItem], str] | None = None,
     gone: Callable[[QueueItem], str] | None = None,
+    feedback: bool = False,
 ) -> HttpResponse:
     """Run one service; errors re-render the row with the message, a race says who won.
     ``leaves``: the item always leaves the queue (the flash line says how); ``gone``: it
-    leaves the queue of those who cannot see its new pool."""
+    leaves the queue of those who cannot see its new pool; ``feedback``: a won or lost
+    close, whose post-deal feedback is due now."""
     try:
         item = run()
     except NotInPool:
@@ -137,7 +146,8 @@ def _act(
     except QueueError as exc:
         return _row(request, item_id, error=str(exc), open_form=name, status=400)
     if leaves is not None:
-        return _flash(request, leaves(item))
+        url = reverse("feedback:feedback_give", args=[item.pk]) if feedback else ""
+        return _flash(request, leaves(item), feedback_url=url)
     return _row(request, item_id, gone=gone(item) if gone else "")
 
 
@@ -185,6 +195,7 @@ def item_won(request: HttpRequest, item_id: int) -> HttpResponse:
         ),
         name="won",
         leaves=_left,
+        feedback=True,
     )
 
 
@@ -202,6 +213,7 @@ def item_lost(request: HttpRequest, item_id: int) -> HttpResponse:
         ),
         name="lost",
         leaves=_left,
+        feedback=True,
     )
 
 

@@ -66,6 +66,11 @@ app.conf.beat_schedule = {
         "task": "feedback.outbound.tasks.outbound_prune_run",
         "schedule": crontab(hour=3, minute=47),
     },
+    # The 1st of each month: freeze last month's PM report and email PMs a link.
+    "feedback-report-freeze": {
+        "task": "feedback.tasks.report_freeze_run",
+        "schedule": crontab(day_of_month=1, hour=6, minute=5),
+    },
     "play-matches-nightly": {
         "task": "playbooks.tasks.play_matches_run",
         "schedule": crontab(hour=2, minute=37),

@@ -235,6 +235,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Application ----------------------------------------------------------------------
 
 PLS_CURRENCY = env.str("PLS_CURRENCY", default="USD")
+# Where the portal is reached, for links in emails (the monthly report).
+PLS_BASE_URL = env.str("PLS_BASE_URL", default="http://localhost:8000").rstrip("/")
 # Finished jobs are kept this long, then the nightly maintenance job removes them.
 PLS_JOB_RETENTION_DAYS = env.int("PLS_JOB_RETENTION_DAYS", default=90)
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.ingest import EVENT_TYPES
 from accounts.services.keys import ingestion_key_create
+from feedback.models import Feedback
 from playbooks.models import Play
 from pls_portal.models import Job
 from pls_portal.permissions import allowed_roles
@@ -72,12 +73,19 @@ MATRIX = {
             "feedback:outbound_endpoint_ping",
             "feedback:outbound_delivery_resend",
             "feedback:outbound_crm_sync_start",
+            "feedback:feedback_tags",
+            "feedback:feedback_comment",
             "scoring:backtest_start",
         ],
         (405, 405, 405, 405, 405),
     ),
     "feedback:report": (302, 403, 403, 200, 200),
     "feedback:metrics": (302, 403, 403, 200, 200),
+    "feedback:report_entries": (302, 403, 403, 200, 200),
+    "feedback:report_export": (302, 403, 403, 200, 200),
+    "feedback:feedback_mine": (302, 200, 200, 403, 200),
+    "feedback:feedback_give": (302, 404, 404, 403, 404),  # the fixture's item is open
+    "feedback:feedback_detail": (302, 404, 404, 200, 200),  # another AE's feedback
     "feedback:outbound_endpoints": (302, 403, 403, 403, 200),
     "feedback:outbound_endpoint_new": (302, 403, 403, 403, 200),
     "feedback:outbound_endpoint_edit": (302, 403, 403, 403, 200),
@@ -157,6 +165,9 @@ POST_MATRIX = {
     "feedback:outbound_endpoint_ping": (302, 403, 403, 403, 302),
     "feedback:outbound_delivery_resend": (302, 403, 403, 403, 302),
     "feedback:outbound_crm_sync_start": (302, 403, 403, 403, 302),
+    "feedback:feedback_give": (302, 404, 404, 403, 404),
+    "feedback:feedback_tags": (302, 403, 403, 302, 302),
+    "feedback:feedback_comment": (302, 403, 403, 302, 302),
 }
 
 # Public by design: everything else must declare its roles with a permissions decorator.
@@ -192,6 +203,14 @@ def test_every_non_public_view_declares_its_roles():
             assert roles, f"{name} has no role decorator"
 
 
+def _feedback_of(author) -> int:
+    now = timezone.now()
+    item = QueueItemFactory(state="won", claimed_by=author, closed_by=author, closed_at=now)
+    return Feedback.objects.create(
+        item=item, author=author, outcome="won", created_at=now, updated_at=now
+    ).pk
+
+
 @pytest.fixture
 def objects(db):
     """One object per URL argument, none of them belonging to the users under test."""
@@ -205,6 +224,7 @@ def objects(db):
         "rule_id": draft.rules.first().pk,
         "play_id": Play.objects.order_by("pk").first().pk,
         **outbound_objects(),
+        "feedback_id": _feedback_of(other_ae),
         "item_id": item.pk,
         "account_id": item.account_id,
         "touch_id": Touch.objects.create(

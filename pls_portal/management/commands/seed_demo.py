@@ -6,6 +6,7 @@ from tqdm import tqdm
 from accounts.demo import demo_events_seed
 from accounts.demo_crm import demo_crm_seed
 from accounts.services.rollups import ROLLUP_LOCK, ROLLUP_LOCK_TTL, usage_refresh
+from feedback.demo import demo_feedback_seed
 from feedback.outbound.demo import demo_outbound_seed
 from playbooks.demo import demo_plays_seed
 from pls_portal.demo import demo_login_lines, demo_users_seed
@@ -64,6 +65,8 @@ class Command(BaseCommand):
         )
         plays = demo_plays_seed()
         self.stdout.write(self.style.SUCCESS(f"Demo plays: {plays.summary}."))
+        feedback = demo_feedback_seed()
+        self.stdout.write(self.style.SUCCESS(f"Demo feedback: {feedback.summary}."))
         outbound = demo_outbound_seed()
         synced = (
             f"a first CRM sync of {outbound.crm_sync_accounts} accounts"
