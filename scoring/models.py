@@ -345,6 +345,8 @@ class QueueItem(models.Model):
         indexes = [
             models.Index(fields=["state", "route", "due_at"], name="queueitem_state_route_due"),
             models.Index(fields=["account", "created_at"], name="queueitem_account_created"),
+            # Reports and metrics read closed cycles by month.
+            models.Index(fields=["closed_at"], name="queueitem_closed_at"),
         ]
 
     def __str__(self) -> str:
