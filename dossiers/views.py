@@ -31,7 +31,7 @@ from dossiers.selectors import (
     read_only,
     route_choices,
 )
-from feedback.selectors import my_work
+from feedback.selectors_feedback import my_work
 from pls_portal.models import Role
 from pls_portal.permissions import rep_required, role_required
 from scoring.models import QueueItem

@@ -30,7 +30,7 @@ from pls_portal.models import RepType, Role, User
 from scoring.models import QueueItem, Route, RouteChange
 
 from .models import Feedback, FeedbackCategory
-from .selectors import month_add, month_start
+from .selectors_report import month_add, month_start
 from .services import FeedbackInput, feedback_submit
 
 SEED = 1515

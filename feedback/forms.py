@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import Feedback, FeedbackCategory
-from .selectors import EntryFilters
+from .selectors_report import EntryFilters
 from .services import COMMENT_LENGTH, NOTE_LENGTH, FeedbackInput
 
 Kind = FeedbackCategory.Kind

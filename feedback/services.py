@@ -28,15 +28,8 @@ from .models import (
     FeedbackTag,
     ReportSnapshot,
 )
-from .selectors import (
-    EDIT_DAYS,
-    editable_until,
-    feedback_items,
-    last_complete_month,
-    month_label,
-    month_start,
-    report_figures,
-)
+from .selectors_feedback import EDIT_DAYS, editable_until, feedback_items
+from .selectors_report import last_complete_month, month_label, month_start, report_figures
 
 logger = logging.getLogger(__name__)
 

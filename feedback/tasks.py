@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from pls_portal.celery import TASK_RETRY_OPTIONS
 
-from .selectors import MonthError, month_parse
+from .selectors_report import MonthError, month_parse
 from .services import FeedbackError, report_freeze, report_freeze_previous_month
 
 logger = logging.getLogger(__name__)

@@ -2,12 +2,12 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_report
 
 urlpatterns = [
-    path("", views.report, name="report"),
-    path("entries/", views.report_entries, name="report_entries"),
-    path("export.csv", views.report_export, name="report_export"),
+    path("", views_report.report, name="report"),
+    path("entries/", views_report.report_entries, name="report_entries"),
+    path("export.csv", views_report.report_export, name="report_export"),
     path("feedback/", views.feedback_mine, name="feedback_mine"),
     path("feedback/items/<int:item_id>/", views.feedback_give, name="feedback_give"),
     path("feedback/<int:feedback_id>/", views.feedback_detail, name="feedback_detail"),

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Deal, TrackingPlanEntry
 from feedback.models import Feedback, FeedbackCategory, FeedbackComment, FeedbackTag
-from feedback.selectors import my_work
+from feedback.selectors_feedback import my_work
 from feedback.services import (
     FeedbackError,
     FeedbackInput,

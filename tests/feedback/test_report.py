@@ -17,7 +17,8 @@ from django.utils import timezone
 from accounts.models import Account
 from feedback.demo import demo_feedback_seed
 from feedback.models import FeedbackTag, ReportSnapshot
-from feedback.selectors import last_complete_month, month_add, my_work, report_figures
+from feedback.selectors_feedback import my_work
+from feedback.selectors_report import last_complete_month, month_add, report_figures
 from feedback.services import FeedbackError, report_freeze, report_freeze_previous_month
 from feedback.tasks import report_freeze_run
 from scoring.models import QueueItem
