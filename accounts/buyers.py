@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Contact, Event, ProductUser
@@ -27,6 +28,7 @@ SENIOR_WORDS = (
     "founder", "co-founder", "cofounder", "owner", "president", "partner", "vp", "svp",
     "evp", "vice president", "head", "director", "general manager",
 )  # fmt: skip
+_SENIOR_ANYWHERE = "(" + "|".join(re.escape(w) for w in SENIOR_WORDS) + ")"
 _SENIOR = re.compile(r"\b(" + "|".join(re.escape(w) for w in SENIOR_WORDS) + r")\b", re.I)
 
 INTENT_REASONS = {
@@ -101,24 +103,31 @@ def likely_buyers_many(
             intent[user_id].append(reason)
 
     buyers: dict[tuple[str, int], tuple[int, LikelyBuyer]] = {}
-    for user in ProductUser.objects.filter(account_id__in=ids):
+    # Only users who may have a reason are read: admins, intent, or a title or seniority
+    # containing a senior word (a superset of the whole-word match made below).
+    candidates = (
+        Q(is_admin=True)
+        | Q(pk__in=list(intent))
+        | Q(title__iregex=_SENIOR_ANYWHERE)
+        | Q(seniority__iregex=_SENIOR_ANYWHERE)
+    )
+    users = ProductUser.objects.filter(Q(account_id__in=ids) & candidates).values_list(
+        "pk", "account_id", "is_admin", "title", "seniority", "name", "email"
+    )
+    for pk, account_id, is_admin, title, seniority, name, email in users:
         reasons = []
-        if user.is_admin:
+        if is_admin:
             reasons.append("workspace admin")
-        if is_senior(user.title):
-            reasons.append(f"senior title: {user.title}")
-        elif is_senior(user.seniority):
-            reasons.append(f"seniority: {user.seniority}")
-        reasons += intent.get(user.pk, [])
+        if is_senior(title):
+            reasons.append(f"senior title: {title}")
+        elif is_senior(seniority):
+            reasons.append(f"seniority: {seniority}")
+        reasons += intent.get(pk, [])
         if reasons:
-            buyers[("user", user.pk)] = (
-                user.account_id,
+            buyers[("user", pk)] = (
+                account_id,
                 LikelyBuyer(
-                    name=user.name,
-                    email=user.email,
-                    title=user.title,
-                    product_user_id=user.pk,
-                    reasons=reasons,
+                    name=name, email=email, title=title, product_user_id=pk, reasons=reasons
                 ),
             )
     for contact in Contact.objects.filter(account_id__in=ids):

@@ -248,6 +248,22 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["account", "timestamp"], name="event_account_time"),
             models.Index(fields=["user", "timestamp"], name="event_user_time"),
+            # Likely buyers read an account's intent and checkout events (a few percent of
+            # all events) at every rescore of an account with a queue item.
+            models.Index(
+                fields=["account", "timestamp"],
+                name="event_account_buyer_signal",
+                condition=Q(
+                    category__in=["buyer_intent", "checkout_started", "checkout_completed"]
+                ),
+            ),
+            # Milestones (the dossier's onboarding, the activation KPI) are a sliver of
+            # all events; without this they cost a scan of the account's events.
+            models.Index(
+                fields=["account", "key"],
+                name="event_account_milestone",
+                condition=Q(category="milestone"),
+            ),
             models.Index(
                 fields=["anonymous_id"],
                 name="event_anonymous_unresolved",

@@ -839,7 +839,7 @@ TEAM_TABLES = (
     (
         "accounts_account",
         "id, name, domain, industry, employees, status, field_sources, created_at, "
-        "updated_at, plan_id",
+        "updated_at, plan_id, country, arr_potential_inputs",
     ),
     ("accounts_accountdomain", "domain, is_primary, account_id"),
     ("accounts_accountgroup", "group_id, name, created_at, account_id"),
@@ -1035,6 +1035,8 @@ def _team_rows(team: Team, rows: list[list[tuple]], *, plans: dict[str, int], no
                 created,
                 now,
                 plans[account.plan_key],
+                "",
+                "{}",
             )
         )
         for position, domain in enumerate(account.domains):

@@ -19,7 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, FloatField, IntegerField, Max, Q, Sum
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    FloatField,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    When,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -29,6 +41,7 @@ from accounts.models import (
     AccountDomain,
     AccountFeatureDay,
     AccountUserDay,
+    Deal,
     Plan,
     PlanLimit,
     ProductUser,
@@ -235,11 +248,25 @@ def signals_compute(
     ctx = context or signals_context()
     end = day_end(as_of)
     facts: dict[int, AccountFacts] = {}
-    for row in Account.objects.filter(scope.q("id"), created_at__lt=end).values(
+    # An owner comes with the first sales win; as of an earlier day there was none yet
+    # (a backtest must not see the outcome it is measured against).
+    first_win = (
+        Deal.objects.filter(
+            account=OuterRef("pk"), stage=Deal.Stage.WON, motion=Deal.Motion.SALES_ASSISTED
+        )
+        .order_by("closed_at")
+        .values("closed_at")[:1]
+    )
+    accounts = Account.objects.filter(scope.q("id"), created_at__lt=end).annotate(
+        first_sales_win=Case(When(owner__isnull=False, then=Subquery(first_win)))
+    )
+    for row in accounts.values(
         "id", "name", "domain", "plan_id", "owner_id", "merged_into_id", "created_at",
         "arr_potential", "checkout_started_at", "checkout_completed_at", "sales_request_at",
-        "usage_changed_at", "employees", "industry",
+        "usage_changed_at", "employees", "industry", "first_sales_win",
     ):  # fmt: skip
+        if row["first_sales_win"] is not None and row["first_sales_win"] >= end:
+            row["owner_id"] = None
         arr = row["arr_potential"]
         facts[row["id"]] = AccountFacts(
             id=row["id"],
@@ -305,20 +332,7 @@ def signals_compute(
             .order_by()
         }
 
-    users = {
-        row["account_id"]: row
-        for row in AccountUserDay.objects.filter(ids_scope.q(), day__gte=first, day__lte=d)
-        .values("account_id")
-        .annotate(
-            active_users_7=Count("user_id", distinct=True, filter=since(7)),
-            active_users_30=Count("user_id", distinct=True, filter=since(30)),
-            users_prev_7=Count("user_id", distinct=True, filter=prev_week),
-            departments_30=Count(
-                "user__department", distinct=True, filter=since(30) & ~Q(user__department="")
-            ),
-        )
-        .order_by()
-    }
+    users = _user_counts(ids_scope, d=d, first=first)
     seats = dict(
         ProductUser.objects.filter(ids_scope.q(), first_seen_at__lt=end)
         .values("account_id")
@@ -373,13 +387,23 @@ def signals_compute(
             )
         )
 
+    # Names and readers worked out once per chunk, not per account.
+    hits7_keys = [f"hits7:{k}" for k in ctx.limit_keys]
+    hits14_keys = [f"hits14:{k}" for k in ctx.limit_keys]
+    readers = {
+        plan_id: [(key, limit, *_limit_reader(key, mode), f"hits14:{key}")
+                  for key, limit, mode in limits if limit > 0]
+        for plan_id, limits in ctx.plan_limits.items()
+    }  # fmt: skip
+    no_limits: list = []
+    empty: dict = {}
     signals: dict[int, dict[str, float | None]] = {}
     for account_id, fact in facts.items():
-        day = days.get(account_id, {})
-        user = users.get(account_id, {})
-        feature = features.get(account_id, {})
-        life = lifetime.get(account_id, {})
-        total = totals.get(account_id, {})
+        day = days.get(account_id, empty)
+        user = users.get(account_id, empty)
+        feature = features.get(account_id, empty)
+        life = lifetime.get(account_id, empty)
+        total = totals.get(account_id, empty)
         last_active = day.get("last_active")
         values: dict[str, float | None] = {
             "active_users_7": user.get("active_users_7", 0),
@@ -398,8 +422,8 @@ def signals_compute(
             "arr_potential": fact.arr_potential or 0,
             **{signal: day.get(signal) or 0 for signal in INTENT_KEYS},
             "paywall_hits_14": day.get("paywall_hits_14") or 0,
-            "limit_hits_7": sum(day.get(f"hits7:{k}") or 0 for k in ctx.limit_keys),
-            "limit_hits_14": sum(day.get(f"hits14:{k}") or 0 for k in ctx.limit_keys),
+            "limit_hits_7": sum(day.get(k) or 0 for k in hits7_keys) if day else 0,
+            "limit_hits_14": sum(day.get(k) or 0 for k in hits14_keys) if day else 0,
             "api_key_30": feature.get("api_key_30") or 0,
             "idle_days": (d - last_active).days if last_active else IDLE_CAP,
             "checkout_in_progress": int(
@@ -415,23 +439,19 @@ def signals_compute(
             "paid_plan": int(fact.plan_id in ctx.paid_plans),
         }
         best, best_key = 0.0, ""
-        for key, limit, mode in ctx.plan_limits.get(fact.plan_id, []):
-            if limit <= 0:
-                continue
-            if key == "seats":
+        for key, limit, source, name, hits_name in readers.get(fact.plan_id, no_limits):
+            if source is _SEATS:
                 used = seats.get(account_id, 0)
-            elif key in LIMIT_FEATURES:
-                used = (
-                    feature.get(f"fmonth:{key}")
-                    if mode == "per_month"
-                    else life.get(f"ftotal:{key}")
-                )
-            elif mode == "per_month":
-                used = day.get(f"month:{key}")
+            elif source is _FEATURES:
+                used = feature.get(name)
+            elif source is _LIFETIME:
+                used = life.get(name)
+            elif source is _DAYS:
+                used = day.get(name)
             else:
-                used = total.get(f"total:{key}")
+                used = total.get(name)
             pct = (used or 0) * 100.0 / limit
-            if day.get(f"hits14:{key}"):
+            if day.get(hits_name):
                 pct = max(pct, 100.0)
             if pct > best:
                 best, best_key = pct, key
@@ -439,6 +459,69 @@ def signals_compute(
         fact.usage_limit = best_key
         signals[account_id] = values
     return facts, signals
+
+
+# Where a plan limit's usage is read from (see ``_limit_reader``).
+_SEATS, _FEATURES, _LIFETIME, _DAYS, _TOTALS = "seats", "features", "lifetime", "days", "totals"
+
+
+def _limit_reader(key: str, mode: str) -> tuple[str, str]:
+    """(which aggregate, which name in it) holds the usage of a limit counted by ``mode``."""
+    if key == "seats":
+        return _SEATS, ""
+    if key in LIMIT_FEATURES:
+        return (_FEATURES, f"fmonth:{key}") if mode == "per_month" else (_LIFETIME, f"ftotal:{key}")
+    if mode == "per_month":
+        return _DAYS, f"month:{key}"
+    return _TOTALS, f"total:{key}"
+
+
+def _user_counts(scope: Scope, *, d: date, first: date) -> dict[int, dict[str, int]]:
+    """Active users (7 and 30 days, the week before) and departments of each account.
+
+    Each user's days are grouped first (its last active day, and whether it was active
+    the week before), then counted per account; a department is looked up once per user
+    active in 30 days, by primary key. Counting distinct users and departments straight
+    over the user-days instead sorts every aggregate's input and joins every user-day
+    to its user (a scan of all product users per chunk)."""
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datefield_value
+    day_7, day_14, day_30 = (adapt(d - timedelta(days=n)) for n in (7, 14, 30))
+    if scope.as_range:
+        scope_sql = "account_id >= %s AND account_id <= %s"
+        scope_params = [scope.ids[0], scope.ids[-1]]
+    else:
+        scope_sql = f"account_id IN ({', '.join(['%s'] * len(scope.ids))})"
+        scope_params = list(scope.ids)
+    sql = f"""
+        SELECT g.account_id,
+            SUM(CASE WHEN g.last_day > %s THEN 1 ELSE 0 END),
+            SUM(CASE WHEN g.last_day > %s THEN 1 ELSE 0 END),
+            SUM(g.prev_week),
+            COUNT(DISTINCT CASE WHEN g.last_day > %s THEN (
+                SELECT u.department FROM {quote(ProductUser._meta.db_table)} u
+                WHERE u.id = g.user_id AND u.department <> ''
+            ) END)
+        FROM (
+            SELECT account_id, user_id, MAX(day) AS last_day,
+                MAX(CASE WHEN day > %s AND day <= %s THEN 1 ELSE 0 END) AS prev_week
+            FROM {quote(AccountUserDay._meta.db_table)}
+            WHERE {scope_sql} AND day >= %s AND day <= %s
+            GROUP BY account_id, user_id
+        ) g
+        GROUP BY g.account_id
+    """  # noqa: S608 (table names only; values are parameters)
+    params = [day_7, day_30, day_30, day_14, day_7, *scope_params, adapt(first), adapt(d)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            account_id: {
+                "active_users_7": users_7,
+                "active_users_30": users_30,
+                "users_prev_7": users_prev_7,
+                "departments_30": departments,
+            }
+            for account_id, users_7, users_30, users_prev_7, departments in cursor.fetchall()
+        }
 
 
 def _before(value: datetime | None, end: datetime) -> datetime | None:

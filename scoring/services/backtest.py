@@ -26,7 +26,7 @@ import heapq
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
@@ -36,7 +36,7 @@ from accounts.models import Account, Deal
 from pls_portal.models import Job, RepType, Role, User
 from pls_portal.permissions import is_admin, is_pm
 from pls_portal.services import JobProgress, ProgressBar, job_create, job_running
-from scoring.engine import RouteDecision, RuleSpec, ScoreResult, Settings, route_decide
+from scoring.engine import RuleSpec, Settings
 from scoring.models import PQL_ROUTES, Route, RuleSet
 from scoring.services.run import (
     CHUNK,
@@ -45,7 +45,7 @@ from scoring.services.run import (
     rule_specs,
     scores_as_of,
 )
-from scoring.signals import AccountFacts, day_end, signals_context
+from scoring.signals import day_end, signals_context
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +147,10 @@ class _Set:
 
 @dataclass
 class _Outcomes:
-    """One chunk's closed deals: who has a known outcome, when they won, and since when
-    a sales win made them a customer with an owner."""
+    """One chunk's closed deals: who has a known outcome and when they won."""
 
     known: set[int] = field(default_factory=set)
     wins: dict[int, list[datetime]] = field(default_factory=dict)
-    owner_since: dict[int, datetime] = field(default_factory=dict)
 
     @classmethod
     def of(cls, ids: list[int]) -> _Outcomes:
@@ -164,47 +162,17 @@ class _Outcomes:
                 stage__in=[Deal.Stage.WON, Deal.Stage.LOST],
             )
             .exclude(change=Deal.Change.REFUND)
-            .values_list("account_id", "stage", "motion", "closed_at")
+            .values_list("account_id", "stage", "closed_at")
         )
-        for account_id, stage, motion, closed_at in deals:
+        for account_id, stage, closed_at in deals:
             out.known.add(account_id)
             if stage != Deal.Stage.WON:
                 continue
             out.wins.setdefault(account_id, []).append(closed_at)
-            if motion == Deal.Motion.SALES_ASSISTED:
-                since = out.owner_since.get(account_id)
-                out.owner_since[account_id] = closed_at if since is None else min(since, closed_at)
         return out
 
     def won_within(self, account_id: int, start: datetime) -> bool:
         return any(start <= won < start + CLOSE_WINDOW for won in self.wins.get(account_id, ()))
-
-
-def _as_known_then(
-    decision: RouteDecision,
-    *,
-    fact: AccountFacts,
-    values: dict,
-    score: ScoreResult,
-    settings: Settings,
-    as_of: date,
-    outcomes: _Outcomes,
-) -> RouteDecision:
-    """The account's owner is read as it is today; an owner who came with a sales win
-    after the as-of day was not known then, and routing must not see the outcome it is
-    measured against (else every account later won by sales is "held" on every date)."""
-    if not fact.owner_id:
-        return decision
-    since = outcomes.owner_since.get(fact.id)
-    if since is None or since < day_end(as_of):
-        return decision
-    return route_decide(
-        facts=replace(fact, owner_id=None),
-        signals=values,
-        score=score,
-        settings=settings,
-        now=day_end(as_of),
-    )
 
 
 @dataclass
@@ -346,7 +314,7 @@ def _chunk_run(
     for index, as_of in enumerate(dates):
         for s in sets:
             pql_now: set[int] = set()
-            for fact, values, score, decision in scores_as_of(
+            for fact, _values, score, decision in scores_as_of(
                 rule_set_rules=s.rules,
                 settings=s.settings,
                 as_of=as_of,
@@ -354,15 +322,7 @@ def _chunk_run(
                 every_account=True,
                 context=context,
             ):
-                route = _as_known_then(
-                    decision,
-                    fact=fact,
-                    values=values,
-                    score=score,
-                    settings=s.settings,
-                    as_of=as_of,
-                    outcomes=outcomes,
-                ).route
+                route = decision.route
                 if route in PQL_ROUTES:
                     pql_now.add(fact.id)
                     first_pql[s.key].setdefault(fact.id, index)

@@ -10,14 +10,19 @@ run leaves whole chunks behind and the rerun finishes the rest.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from itertools import islice
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import JSONField, Max, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.buyers import likely_buyers_many
@@ -56,7 +61,9 @@ logger = logging.getLogger(__name__)
 SCORING_LOCK = "scoring-run"
 SCORING_LOCK_TTL = timedelta(minutes=10)
 FULL_LOCK_TTL = timedelta(hours=2)
-CHUNK = 2000
+# Accounts per chunk: each costs a fixed number of queries, and a chunk's rows are all
+# that is held (about 10 MB per 1,000 accounts), whatever the number of accounts.
+CHUNK = 5000
 # The rollup stamps usage_changed_at just before it commits; re-reading this much before
 # the newest stamp seen never misses a late commit (re-scoring is idempotent).
 CURSOR_OVERLAP = timedelta(seconds=10)
@@ -177,9 +184,9 @@ def _scoring_run(
         newest = changed.aggregate(newest=Max("usage_changed_at"))["newest"]
     if progress is not None:
         progress.set_total(len(ids))
-    context = signals_context()
-    for chunk in _chunks(ids, size):
-        _score_chunk(run, chunk, as_range=account_ids is None and full, context=context)
+    chunks = _chunk_signals(ids, size, as_range=account_ids is None and full, as_of=run.now.date())
+    for chunk, facts, signals in chunks:
+        _score_chunk(run, chunk, facts, signals, as_range=account_ids is None and full)
         run.result.accounts += len(chunk)
         if progress is not None:
             progress.advance(len(chunk))
@@ -227,21 +234,118 @@ def scores_as_of(
             yield fact, values, score, decision
 
 
-def _score_chunk(run: _Run, ids: list[int], *, as_range: bool, context) -> None:
-    facts, signals = signals_compute(
-        scope=Scope(tuple(ids), as_range=as_range), as_of=run.now.date(), context=context
-    )
-    if not facts:
+_MISSING = object()
+
+
+class _StoredScore:
+    """An account's stored score as read for comparison: a plain object with the model's
+    attributes, so that only the rows that change become model instances (``model``)."""
+
+    FIELDS = [f for f in AccountScore._meta.concrete_fields if not isinstance(f, JSONField)]
+    # Read as text and decoded here: the same values as the model's, for less work.
+    JSON_FIELDS = [f for f in AccountScore._meta.concrete_fields if isinstance(f, JSONField)]
+
+    @classmethod
+    def read(cls, scope: Scope) -> dict[int, _StoredScore]:
+        """The stored scores of the scoped accounts, locked for the chunk's transaction."""
+        names = [f.attname for f in cls.FIELDS]
+        texts = {f"{f.attname}_text": Cast(f.attname, TextField()) for f in cls.JSON_FIELDS}
+        rows = (
+            AccountScore.objects.select_for_update()
+            .filter(scope.q())
+            .annotate(**texts)
+            .values_list(*names, *texts)
+            .order_by()
+        )
+        json_names = [f.attname for f in cls.JSON_FIELDS]
+        width = len(names)
+        # Many rows hold the same JSON (idle accounts' contributions, empty baselines):
+        # each distinct text is decoded once per chunk. The values are only compared and
+        # replaced, never changed in place, so rows may share them.
+        decoded: dict[str, object] = {}
+
+        def load(text: str):
+            value = decoded.get(text, _MISSING)
+            if value is _MISSING:
+                value = decoded[text] = json.loads(text)
+            return value
+
+        stored = {}
+        for values in rows:
+            row = cls()
+            row.__dict__.update(zip(names, values, strict=False))
+            row.__dict__.update(zip(json_names, map(load, values[width:]), strict=True))
+            stored[row.account_id] = row
+        return stored
+
+    def model(self) -> AccountScore:
+        return AccountScore(**self.__dict__)
+
+
+def _chunk_signals(
+    ids: list[int], size: int, *, as_range: bool, as_of: date
+) -> Iterator[tuple[list[int], dict[int, AccountFacts], dict[int, dict]]]:
+    """Each chunk of ``ids`` with its facts and signals.
+
+    On PostgreSQL, outside a transaction and when there is more than one chunk, a helper
+    thread reads the next chunk's signals on its own connection while the caller scores
+    the current one, so the database and Python work at the same time (at most two
+    chunks are held)."""
+    context = signals_context()
+
+    def read(chunk: list[int]):
+        scope = Scope(tuple(chunk), as_range=as_range)
+        with _short_queries():
+            return chunk, *signals_compute(scope=scope, as_of=as_of, context=context)
+
+    chunks = _chunks(ids, size)
+    if len(ids) <= size or connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield from map(read, chunks)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-signals") as reader:
+        try:
+            ahead = [reader.submit(read, chunk) for chunk in islice(chunks, 1)]
+            while ahead:
+                current = ahead.pop().result()
+                ahead = [reader.submit(read, chunk) for chunk in islice(chunks, 1)]
+                yield current
+        finally:
+            # Runs in the helper thread after its last read: closes its connection.
+            reader.submit(connections.close_all)
+
+
+@contextmanager
+def _short_queries() -> Iterator[None]:
+    """PostgreSQL compiles a query with JIT when its estimated cost is high enough (on by
+    default), which costs more than a chunk's aggregates take: off for them, in a
+    transaction of their own (left alone inside a caller's transaction)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
         return
     with transaction.atomic():
-        scores = {
-            s.account_id: s
-            for s in AccountScore.objects.select_for_update().filter(account_id__in=list(facts))
-        }
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def _score_chunk(
+    run: _Run,
+    ids: list[int],
+    facts: dict[int, AccountFacts],
+    signals: dict[int, dict],
+    *,
+    as_range: bool,
+) -> None:
+    if not facts:
+        return
+    scope = Scope(tuple(ids), as_range=as_range)
+    with transaction.atomic():
+        # Read by the chunk's scope (an id range in full runs) rather than a list of ids.
+        scores = _StoredScore.read(scope)
         items = {
             i.account_id: i
             for i in QueueItem.objects.select_for_update().filter(
-                account_id__in=list(facts), state__in=QueueItem.ACTIVE_STATES
+                scope.q(), state__in=QueueItem.ACTIVE_STATES
             )
         }
         plan = _Plan(run)
@@ -281,6 +385,7 @@ class _Plan:
     SCORE_FIELDS = [
         "rule_set", "score", "value", "engagement", "contributions", "signals", "route",
         "route_reason", "scored_at", "expansion_baseline", "cooldown_until", "cooldown_reason",
+        "changed_at",
     ]  # fmt: skip
     ITEM_FIELDS = [
         "route", "state", "score", "reasons", "route_reason", "buyers", "missing_buyer",
@@ -291,7 +396,7 @@ class _Plan:
         self.run = run
         self.new_scores: list[AccountScore] = []
         # Existing scores to update, by account id (new ones are in new_scores).
-        self.dirty_scores: dict[int, AccountScore] = {}
+        self.dirty_scores: dict[int, AccountScore | _StoredScore] = {}
         self.history: list[ScoreHistory] = []
         self.changes: list[RouteChange] = []
         self.new_items: list[tuple[QueueItem, RouteChange]] = []
@@ -304,14 +409,14 @@ class _Plan:
         values: dict,
         score: ScoreResult,
         decision: RouteDecision,
-        row: AccountScore | None,
+        row: AccountScore | _StoredScore | None,
         item: QueueItem | None,
         cooldown: tuple[datetime, str] | None = None,
     ) -> None:
         run, now = self.run, self.run.now
         old_route = row.route if row else ""
         if row is None:
-            row = AccountScore(account_id=fact.id, scored_at=now)
+            row = AccountScore(account_id=fact.id, scored_at=now, changed_at=now)
             self.new_scores.append(row)
         is_new = not old_route
         changed = False
@@ -353,6 +458,7 @@ class _Plan:
             )
         logged = self._item(fact, score, decision, row, item, old_route)
         if changed and not is_new:
+            row.changed_at = now
             self.dirty_scores[fact.id] = row
         if old_route != decision.route and not logged:
             self.changes.append(
@@ -373,7 +479,7 @@ class _Plan:
         fact: AccountFacts,
         score: ScoreResult,
         decision: RouteDecision,
-        row: AccountScore,
+        row: AccountScore | _StoredScore,
         item: QueueItem | None,
         old_route: str,
     ) -> bool:
@@ -498,22 +604,91 @@ class _Plan:
                     item.missing_buyer = not buyers
                     if item.pk:
                         self.changed_items[item.pk] = item
-        AccountScore.objects.bulk_create(self.new_scores)
-        AccountScore.objects.bulk_update(list(self.dirty_scores.values()), self.SCORE_FIELDS)
-        ScoreHistory.objects.bulk_create(self.history)
+        _insert_rows(AccountScore, self.new_scores)
+        _update_rows(
+            AccountScore,
+            [row.model() if isinstance(row, _StoredScore) else row
+             for row in self.dirty_scores.values()],
+            self.SCORE_FIELDS,
+        )  # fmt: skip
+        _insert_rows(ScoreHistory, self.history)
         if self.new_items:
             created = QueueItem.objects.bulk_create([item for item, _ in self.new_items])
             for item, (_, change) in zip(created, self.new_items, strict=True):
                 change.item = item
             self.changes += [change for _, change in self.new_items]
         QueueItem.objects.bulk_update(list(self.changed_items.values()), self.ITEM_FIELDS)
-        RouteChange.objects.bulk_create(self.changes)
+        _insert_rows(RouteChange, self.changes)
         result.scores_written += len(self.new_scores) + len(self.dirty_scores)
         result.route_changes += len(self.changes)
         result.items_created += len(self.new_items)
         closed = sum(1 for i in self.changed_items.values() if not i.is_active)
         result.items_closed += closed
         result.items_updated += len(self.changed_items) - closed
+
+
+# --- Bulk writes: COPY on PostgreSQL -------------------------------------------------------
+#
+# A full rescore may write every row: Django's bulk_update sends one CASE WHEN per field
+# with a branch per row (quadratic: seconds per chunk of 2,000), and bulk_create renders
+# every value. On PostgreSQL rows go through COPY instead (into the table, or into a
+# temporary table that one UPDATE … FROM reads); values are prepared by the fields
+# exactly as Django prepares them. Other databases keep Django's bulk operations.
+
+
+def _copy_ready() -> bool:
+    return connection.vendor == "postgresql" and connection.in_atomic_block
+
+
+def _db_values(obj, fields, db, *, add: bool) -> tuple:
+    return tuple(field.get_db_prep_save(field.pre_save(obj, add), db) for field in fields)
+
+
+def _insert_rows(model, objs: list) -> None:
+    """Insert new rows whose generated ids nobody reads afterwards."""
+    if not objs:
+        return
+    if not _copy_ready():
+        model.objects.bulk_create(objs)
+        return
+    meta, db = model._meta, connections[DEFAULT_DB_ALIAS]
+    fields = [f for f in meta.local_concrete_fields if not (f.primary_key and f.db_returning)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for obj in objs:
+                copy.write_row(_db_values(obj, fields, db, add=True))
+    for obj in objs:
+        obj._state.adding = False
+
+
+def _update_rows(model, objs: list, names: list[str]) -> None:
+    """Write ``names`` of existing rows (by primary key)."""
+    if not objs:
+        return
+    if not _copy_ready():
+        model.objects.bulk_update(objs, names)
+        return
+    meta, quote, db = model._meta, connection.ops.quote_name, connections[DEFAULT_DB_ALIAS]
+    fields = [meta.pk, *(meta.get_field(name) for name in names)]
+    columns = [quote(f.column) for f in fields]
+    temp = quote(f"_update_{meta.db_table}")
+    pk = quote(meta.pk.column)
+    # Table and column names only; every value goes through COPY.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY {temp} ({', '.join(columns)}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(_db_values(obj, fields, db, add=False))
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        table = quote(meta.db_table)
+        update = f"UPDATE {table} t SET {assignments} FROM {temp} u WHERE t.{pk} = u.{pk}"  # noqa: S608
+        cursor.execute(update)
+        cursor.execute(f"DROP TABLE {temp}")
 
 
 # --- Rescore as a Job (after activation, from the command line) ---------------------------

@@ -681,3 +681,37 @@ def test_the_default_rule_set_scores_a_crafted_history_to_the_same_numbers_on_ev
         "Active days of the last 14: 10 (≥ 10)",
     ]
     assert not Event.objects.exists()  # scored from the rollups alone
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_full_run_outside_a_transaction_reads_chunks_ahead_with_the_same_result():
+    """On PostgreSQL a run of several chunks outside a transaction (as the worker runs
+    it) reads the next chunk's signals on a helper thread; the rows are those of a run
+    done chunk by chunk inside one transaction."""
+    now = timezone.now()
+    for n in range(7):
+        account = AccountFactory(employees=600 + n, arr_potential=40_000)
+        users = [ProductUserFactory(account=account) for _ in range(n + 1)]
+        for back in range(n * 2):
+            day = (now - timedelta(days=back)).date()
+            AccountDayFactory(account=account, day=day, events=5, active_users=len(users))
+            for user in users:
+                AccountUserDayFactory(account=account, user=user, day=day, events=1)
+
+    def snapshot():
+        return sorted(
+            AccountScore.objects.values_list("account_id", "score", "value", "engagement", "route")
+        )
+
+    with transaction.atomic():  # chunk by chunk, then rolled back
+        sequential = scoring_run(full=True, chunk_size=2)
+        expected = snapshot()
+        transaction.set_rollback(True)
+    assert not AccountScore.objects.exists()
+
+    threaded = scoring_run(full=True, chunk_size=2)
+
+    assert threaded.accounts == sequential.accounts == 7
+    assert snapshot() == expected
+    assert len({route for *_, route in expected}) > 1  # not a trivial population
