@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from feedback.outbound.models import Endpoint, EventType
-from scoring.models import PQL_ROUTES, QueueItem, Route
+from scoring.models import PQL_ROUTES, QUEUE_ROUTES, QueueItem, Route
 
 State = QueueItem.State
 
@@ -38,6 +38,10 @@ def event_type_of(*, from_route: str, to_route: str, from_state: str, to_state: 
         if to_state in CLOSED_STATES:
             return EventType.CLOSED
     if from_route != to_route:
+        # An account's first routing outside the queue (self-serve, nurture, held…) is
+        # not news: told, it would flood receivers with one event per account.
+        if not from_route and to_route not in QUEUE_ROUTES:
+            return None
         return EventType.ROUTE_CHANGED
     return None
 
