@@ -118,6 +118,16 @@ def events_ingest(
     result.rejected_lines = [i.line_number for i in invalid if i.line_number is not None]
 
     with transaction.atomic():
+        if invalid and file_name:
+            # A file imported again keeps its rejected lines once (they are already kept
+            # for review): rerunning a file stores nothing new.
+            kept = set(
+                RejectedEvent.objects.filter(
+                    file_name=file_name[:500],
+                    line_number__in=[i.line_number for i in invalid if i.line_number],
+                ).values_list("line_number", "payload")
+            )
+            invalid = [i for i in invalid if (i.line_number, i.payload) not in kept]
         if invalid:
             RejectedEvent.objects.bulk_create(
                 [

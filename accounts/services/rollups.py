@@ -65,6 +65,7 @@ class RollupResult:
     account_days: int = 0
     user_days: int = 0
     feature_days: int = 0
+    arr_changed: int = 0
     account_ids: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict:
@@ -141,6 +142,7 @@ class _Chunk:
     account_days: int
     user_days: int
     feature_days: int
+    arr_changed: int
 
 
 def _pair_bound(op: str, bound: tuple[int, date] | None) -> tuple[str, list]:
@@ -174,7 +176,10 @@ def _rollup_chunk(*, max_id: int, after: tuple[int, date] | None, size: int) -> 
         )
         pairs = sorted({(account_id, str(day)) for account_id, day in cursor.fetchall()})
         counts = _rollup_pairs(cursor, pairs) if pairs else (0, 0, 0)
-    return _Chunk(len(cut), last, pairs, *counts)
+        # ARR potential reads active users: recomputed in the same transaction, so a run
+        # killed after this chunk leaves no account rolled up with a stale estimate.
+        arr_changed = accounts_arr_recompute(account_ids={a for a, _ in pairs}) if pairs else 0
+    return _Chunk(len(cut), last, pairs, *counts, arr_changed)
 
 
 def _rollup_pairs(cursor, pairs: list[tuple[int, str]]) -> tuple[int, int, int]:
@@ -313,6 +318,7 @@ def rollup_run(
         result.account_days += chunk.account_days
         result.user_days += chunk.user_days
         result.feature_days += chunk.feature_days
+        result.arr_changed += chunk.arr_changed
         if progress is not None:
             progress.advance(chunk.seen, message="Rolling up daily usage")
     result.accounts = len(accounts)
@@ -357,11 +363,11 @@ def _rollup_lock(*, ttl: timedelta, wait: timedelta) -> Iterator[None]:
 
 
 def usage_refresh(*, progress: JobProgress | None = None) -> tuple[RollupResult, int]:
-    """Roll up the pending days, then recompute ARR potential of the accounts they
-    belong to (active users are one of its inputs). Returns the rollup and how many
-    estimates changed. Callers hold the rollup lock."""
+    """Roll up the pending days, recomputing ARR potential of the accounts they belong
+    to (active users are one of its inputs) chunk by chunk. Returns the rollup and how
+    many estimates changed. Callers hold the rollup lock."""
     result = rollup_run(progress=progress)
-    return result, accounts_arr_recompute(account_ids=result.account_ids)
+    return result, result.arr_changed
 
 
 def rollup_run_now(*, wait: timedelta = ROLLUP_LOCK_TTL) -> RollupResult:

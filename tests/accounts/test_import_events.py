@@ -84,6 +84,17 @@ def test_malformed_lines_are_reported_with_line_numbers_and_never_stop_the_rest(
     assert kept[4] == ("userId", "userId or anonymousId is required", "file")
 
 
+def test_rerunning_a_file_keeps_its_rejected_lines_once(tmp_path, capsys):
+    lines = _lines(3)
+    lines.insert(1, "{broken json")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines))
+    call_command("import_events", str(path))
+    call_command("import_events", str(path))
+    assert "4 read, 0 stored, 3 duplicates, 1 rejected" in capsys.readouterr().out
+    assert RejectedEvent.objects.count() == 1
+
+
 def test_csv_layout_is_imported(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text(
