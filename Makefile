@@ -74,7 +74,7 @@ bench-scoring: setup
 # a 100k-event file replay. PostgreSQL + Redis: databases rel_* and test_rel of their own and
 # Redis db 4 (override RELIABILITY_DATABASE_URL / RELIABILITY_BROKER_URL); the outage drill
 # stops a throwaway cluster of its own (initdb, port 5439 or the next free one), never the
-# machine's PostgreSQL. About 6 minutes on 2 CPUs; stopped (cleanly, SIGINT) after 15.
+# machine's PostgreSQL. 3-4 minutes on 2 CPUs; stopped (cleanly, SIGINT) after 15.
 RELIABILITY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rel
 RELIABILITY_BROKER_URL ?= redis://127.0.0.1:6379/4
 
