@@ -332,7 +332,8 @@ def test_an_incremental_run_scores_only_accounts_whose_usage_changed_and_new_one
 
 
 def test_events_rolled_up_are_scored_by_the_next_incremental_run(simple_rules):
-    acc = pqa(users=0)
+    # The rollup recomputes ARR potential: 5,000 employees keep it above $25k.
+    acc = pqa(users=0, employees=5000)
     scoring_run()
     assert stored(acc)[3] == Route.NURTURE
 
@@ -344,6 +345,7 @@ def test_events_rolled_up_are_scored_by_the_next_incremental_run(simple_rules):
     rollup_run()
     acc.refresh_from_db()
     assert acc.usage_changed_at > ScoringState.objects.get().usage_seen_until
+    assert acc.arr_potential >= 25_000
 
     result = scoring_run()
     assert result.accounts == 1
