@@ -8,7 +8,7 @@ import json
 import logging
 from datetime import datetime
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, transaction
 
 from accounts.ingest import InvalidEvent, RequestRejected, parse_request
 from accounts.models import IncomingRequest, IngestionKey
@@ -45,28 +45,41 @@ def incoming_drain(*, chunk: int = DRAIN_REQUESTS) -> IngestResult:
 
 def _drain_isolated(row: IncomingRequest) -> IngestResult:
     """One request in a savepoint. A database error (connection lost, a race) fails the
-    run so the task retries it; any other error is a request the code cannot handle: it
-    is kept whole as a rejected event for review, and the queue behind it moves on."""
+    run so the task retries it; a value the database refuses, or any other error, is a
+    request the code cannot handle: it is kept whole as a rejected event for review, and
+    the queue behind it moves on."""
     try:
         with transaction.atomic():
             return _drain_one(row)
+    except DataError as exc:
+        # A value of the request itself the database refuses (a NUL character, a number
+        # past its column): retrying would stall the queue behind it for good.
+        error: Exception = exc
     except DatabaseError:
         raise
     except Exception as exc:
-        logger.exception("accepted request could not be processed incoming_id=%s", row.pk)
-        return events_ingest(
-            messages=[],
-            invalid=[
-                InvalidEvent(
-                    reason=f"could not be processed: {exc.__class__.__name__}: {exc}"[:300],
-                    field="body",
-                    payload=row.body,
-                )
-            ],
-            source="http",
-            key=row.key,
-            received_at=row.received_at,
-        )
+        error = exc
+    logger.exception("accepted request could not be processed incoming_id=%s", row.pk)
+    return events_ingest(
+        messages=[],
+        invalid=[
+            InvalidEvent(
+                reason=_storable(f"could not be processed: {error.__class__.__name__}: {error}")[
+                    :300
+                ],
+                field="body",
+                payload=_storable(row.body),
+            )
+        ],
+        source="http",
+        key=row.key,
+        received_at=row.received_at,
+    )
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: kept as its JSON escape, readable for review."""
+    return text.replace("\x00", "\\u0000")
 
 
 def _drain_one(row: IncomingRequest) -> IngestResult:

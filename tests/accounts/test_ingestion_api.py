@@ -420,3 +420,19 @@ def test_a_request_the_code_cannot_handle_is_kept_and_the_queue_moves_on(client,
     kept = RejectedEvent.objects.get()
     assert (kept.payload, kept.field) == ("[1, 2]", "body")
     assert kept.reason.startswith("could not be processed: AttributeError")
+
+
+@pytest.mark.postgres_only
+def test_a_value_postgresql_refuses_is_kept_and_the_queue_moves_on(client, write_key):
+    # JSON may carry a NUL character (\u0000), which PostgreSQL text cannot hold.
+    post(client, "batch", {"batch": [track(1)]}, key=write_key, drain=False)
+    bad = {"batch": [{**track(3), "userId": "u\u0000x"}]}
+    post(client, "batch", bad, key=write_key, drain=False)
+    post(client, "batch", {"batch": [track(2)]}, key=write_key, drain=False)
+    result = incoming_drain()
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["m-1", "m-2"]
+    assert not IncomingRequest.objects.exists()
+    assert result.rejected == 1
+    kept = RejectedEvent.objects.get()
+    assert kept.reason.startswith("could not be processed: DataError")
+    assert "\\u0000" in kept.payload
