@@ -48,6 +48,7 @@ app.conf.beat_schedule = {
         "task": "pls_portal.tasks.maintenance_run_scheduled",
         "schedule": crontab(hour=3, minute=17),
     },
+    "jobs-reap": {"task": "pls_portal.tasks.jobs_reap_run", "schedule": 300.0},
     "accounts-rollup": {"task": "accounts.tasks.rollup_touched", "schedule": 5.0},
     # Scores accounts whose usage the rollup marked changed (DESIGN.md "Decisions").
     "scoring-changed": {"task": "scoring.tasks.score_changed", "schedule": 5.0},

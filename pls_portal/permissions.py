@@ -7,6 +7,7 @@ test read permissions from the views themselves instead of a second list.
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -88,3 +89,17 @@ ROLE_HOME = {
     Role.PM: "feedback:report",
     Role.ADMIN: "scoring:rules",
 }
+
+
+def client_ip_address(request: HttpRequest) -> str | None:
+    """The client's address for the login lockout (django-axes): behind
+    ``PLS_PROXY_COUNT`` proxies, the Nth address of X-Forwarded-For from the right (each
+    proxy appends the address it saw; anything further left came from the client and may
+    be forged); with no proxy, or a header too short to be the proxies', REMOTE_ADDR."""
+    count = settings.PLS_PROXY_COUNT
+    if count:
+        header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded = [part.strip() for part in header.split(",") if part.strip()]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR")

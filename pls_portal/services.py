@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -12,7 +13,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from .models import Job, TaskLock, User
@@ -168,28 +169,110 @@ def job_running(
 # --- Task locks -------------------------------------------------------------------------
 
 
+# Names held by this process: a lock is never granted twice, even to the same connection
+# (PostgreSQL grants a session's advisory lock to that session again).
+_HELD: set[str] = set()
+
+
+def _advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for the name (PostgreSQL advisory locks take bigint)."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _advisory(function: str, name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [_advisory_key(name)])
+        return bool(cursor.fetchone()[0])
+
+
 @contextmanager
 def task_lock(*, name: str, ttl: timedelta) -> Iterator[bool]:
     """Hold the named lock for the body; yields False (and holds nothing) when another
-    run has it. Periodic tasks skip instead of piling up. A killed holder's lock expires
-    after ``ttl``, so a rerun is never blocked for good. Works on SQLite and PostgreSQL:
-    taking the lock is one conditional UPDATE."""
+    run has it. Periodic tasks skip instead of piling up.
+
+    On PostgreSQL the lock is a session advisory lock: the server lets go of it the moment
+    the holder's connection ends, so a worker killed mid-run (``kill -9``, a lost machine)
+    never blocks the next run; the ``TaskLock`` row only records who holds it. On SQLite
+    (the embedded demo) the row is the lock and a killed holder's lock expires after
+    ``ttl``."""
     now = timezone.now()
+    if name in _HELD:
+        yield False
+        return
     TaskLock.objects.get_or_create(name=name, defaults={"expires_at": now})
     token = uuid.uuid4().hex
-    acquired = (
-        TaskLock.objects.filter(name=name, expires_at__lte=now).update(
-            owner=token, expires_at=now + ttl
+    if connection.vendor == "postgresql":
+        acquired = _advisory("pg_try_advisory_lock", name)
+        if acquired:
+            TaskLock.objects.filter(name=name).update(owner=token, expires_at=now + ttl)
+    else:
+        acquired = (
+            TaskLock.objects.filter(name=name, expires_at__lte=now).update(
+                owner=token, expires_at=now + ttl
+            )
+            == 1
         )
-        == 1
-    )
+    if acquired:
+        _HELD.add(name)
     try:
         yield acquired
     finally:
         if acquired:
-            TaskLock.objects.filter(name=name, owner=token).update(
-                owner="", expires_at=timezone.now()
+            _HELD.discard(name)
+            _release(name, token)
+
+
+def task_lock_held(name: str) -> bool:
+    """Whether some run holds the named lock now. On PostgreSQL the server's own lock
+    table answers (a killed holder's stale ``TaskLock`` row does not count); on SQLite
+    the row does, until its TTL."""
+    if connection.vendor == "postgresql":
+        # A bigint advisory key is kept as its high and low 32 bits (objsubid 1).
+        key = _advisory_key(name)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objsubid = 1 AND granted AND classid = %s AND objid = %s)",
+                [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
             )
+            return bool(cursor.fetchone()[0])
+    return (
+        TaskLock.objects.filter(name=name, expires_at__gt=timezone.now()).exclude(owner="").exists()
+    )
+
+
+def _release(name: str, token: str) -> None:
+    try:
+        TaskLock.objects.filter(name=name, owner=token).update(owner="", expires_at=timezone.now())
+        if connection.vendor == "postgresql" and connection.connection is not None:
+            _advisory("pg_advisory_unlock", name)
+    except DatabaseError:
+        # The body left the connection unusable (a failed transaction still open): ending
+        # the session is the one way to let go of its lock. The body's own error, if any,
+        # is what propagates.
+        logger.warning("task lock %s: connection unusable, closed to release it", name)
+        connection.close()
+
+
+def jobs_reap_stale(*, now=None) -> int:
+    """Fail running jobs that made no progress for ``PLS_JOB_STALE_MINUTES``: their worker
+    was killed or lost (a redelivered task never reruns a job that started). Every long
+    job reports progress at least once per chunk, far more often than that."""
+    now = now or timezone.now()
+    minutes = settings.PLS_JOB_STALE_MINUTES
+    return Job.objects.filter(
+        state=Job.State.RUNNING, updated_at__lt=now - timedelta(minutes=minutes)
+    ).update(
+        state=Job.State.FAILED,
+        finished_at=now,
+        updated_at=now,
+        message=_clip(
+            f"Stopped: no progress for {minutes} minutes, so its worker was stopped or lost. "
+            "What it finished is kept; start it again to do the rest."
+        ),
+    )
 
 
 # --- Maintenance --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ file). ``DATABASE_URL=postgres://…`` and ``CELERY_BROKER_URL=redis://…`` swi
 PostgreSQL and Redis without a code change.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -132,7 +133,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# Behind N reverse proxies that each append the address they saw to X-Forwarded-For,
+# the client is the Nth address from the right (pls_portal.permissions.client_ip_address);
+# 0 (no proxy) reads REMOTE_ADDR and never trusts the header, which a client can forge.
+PLS_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "pls_portal.permissions.client_ip_address"
 AXES_VERBOSE = False
 
 # --- Internationalisation: everything stored in UTC -----------------------------------
@@ -185,7 +190,7 @@ _EMAIL_OPTIONS = (
 MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PLS Portal <pls-portal@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
-ADMINS = [("Admins", a) for a in env.list("ADMIN_EMAILS", default=[])]
+ADMINS = env.list("ADMIN_EMAILS", default=[])
 
 # --- Security (production values come from the environment) ---------------------------
 
@@ -239,6 +244,12 @@ PLS_CURRENCY = env.str("PLS_CURRENCY", default="USD")
 PLS_BASE_URL = env.str("PLS_BASE_URL", default="http://localhost:8000").rstrip("/")
 # Finished jobs are kept this long, then the nightly maintenance job removes them.
 PLS_JOB_RETENTION_DAYS = env.int("PLS_JOB_RETENTION_DAYS", default=90)
+# A running job with no progress for this long lost its worker and is marked failed.
+PLS_JOB_STALE_MINUTES = env.int("PLS_JOB_STALE_MINUTES", default=30)
+# Processes a full scoring run of many accounts uses on PostgreSQL (1: in the worker only).
+# Two per CPU: each waits on PostgreSQL about as long as it computes, so one per CPU
+# leaves the CPUs half idle.
+PLS_SCORING_PROCESSES = env.int("PLS_SCORING_PROCESSES", default=min(2 * (os.cpu_count() or 1), 8))
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from .services import (
     JobNotRunnable,
     job_create,
     job_fail,
+    jobs_reap_stale,
     maintenance_run,
     task_lock,
 )
@@ -42,3 +43,11 @@ def maintenance_run_scheduled() -> None:
     """Nightly: record a maintenance job and run it."""
     job = job_create(kind=MAINTENANCE_KIND, message="Scheduled nightly run")
     maintenance_job_run.delay(job.pk)
+
+
+@shared_task
+def jobs_reap_run() -> None:
+    """Every few minutes: mark running jobs whose worker was lost as failed."""
+    reaped = jobs_reap_stale()
+    if reaped:
+        logger.warning("marked %s stalled job(s) failed", reaped)

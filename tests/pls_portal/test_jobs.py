@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,10 +18,12 @@ from pls_portal.services import (
     job_finish,
     job_running,
     job_start,
+    jobs_reap_stale,
     maintenance_run,
     task_lock,
+    task_lock_held,
 )
-from pls_portal.tasks import maintenance_job_run
+from pls_portal.tasks import jobs_reap_run, maintenance_job_run
 from tests.factories import JobFactory
 
 
@@ -180,6 +183,127 @@ def test_task_lock_of_a_killed_run_expires(db):
     )
     with task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired:
         assert acquired
+
+
+@pytest.mark.sqlite_only
+def test_task_lock_of_a_killed_run_blocks_until_its_ttl_on_sqlite(db):
+    TaskLock.objects.create(
+        name="rollup", owner="dead", expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    with task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired:
+        assert acquired is False
+
+
+@pytest.mark.postgres_only
+def test_task_lock_of_a_killed_holder_is_free_at_once_on_postgresql(db):
+    """The row still names a holder for two more hours, but no live session holds the
+    advisory lock (the holder's connection ended with its process): the next run goes."""
+    TaskLock.objects.create(
+        name="scoring-run", owner="dead", expires_at=timezone.now() + timedelta(hours=2)
+    )
+    with task_lock(name="scoring-run", ttl=timedelta(minutes=5)) as acquired:
+        assert acquired is True
+        assert TaskLock.objects.get(name="scoring-run").owner not in ("", "dead")
+    assert TaskLock.objects.get(name="scoring-run").owner == ""
+
+
+@pytest.mark.postgres_only
+def test_task_lock_held_by_another_session_is_refused_until_that_session_ends(db):
+    from pls_portal.services import _advisory_key
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_advisory_key("rollup")])
+        with task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired:
+            assert acquired is False
+    finally:
+        other.close()  # what a killed worker's connection does
+    with task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired:
+        assert acquired is True
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lock_whose_body_broke_its_transaction_is_still_let_go():
+    """A database error inside a transaction leaves nothing runnable on the connection
+    until the rollback, not even the unlock: the session is closed instead, which lets
+    go of the lock, and the body's own error is what the caller sees."""
+    from django.db import DataError, connection, transaction
+
+    from pls_portal.services import _advisory_key
+
+    with (
+        pytest.raises(DataError),
+        transaction.atomic(),
+        task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired,
+    ):
+        assert acquired
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_advisory_key("rollup")])
+            assert cursor.fetchone()[0] is True
+    finally:
+        other.close()
+    with task_lock(name="rollup", ttl=timedelta(minutes=5)) as acquired:
+        assert acquired
+
+
+def test_a_held_lock_is_seen_as_held_and_a_released_one_is_not(db):
+    assert not task_lock_held("scoring-run")
+    with task_lock(name="scoring-run", ttl=timedelta(minutes=5)):
+        assert task_lock_held("scoring-run")
+    assert not task_lock_held("scoring-run")
+
+
+@pytest.mark.postgres_only
+def test_a_killed_holders_stale_row_does_not_count_as_held_but_a_live_session_does(db):
+    from pls_portal.services import _advisory_key
+
+    TaskLock.objects.create(
+        name="scoring-run", owner="dead", expires_at=timezone.now() + timedelta(hours=2)
+    )
+    assert not task_lock_held("scoring-run")
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_advisory_key("scoring-run")])
+        assert task_lock_held("scoring-run")
+    finally:
+        other.close()
+    assert not task_lock_held("scoring-run")
+
+
+def test_stalled_running_jobs_are_failed_with_a_clear_message(db, settings):
+    settings.PLS_JOB_STALE_MINUTES = 30
+    now = timezone.now()
+    stalled = JobFactory(created_by=None, state="running", kind="rescore")
+    busy = JobFactory(created_by=None, state="running", kind="rescore")
+    queued = JobFactory(created_by=None, state="queued", kind="rescore")
+    Job.objects.filter(pk__in=[stalled.pk, queued.pk]).update(
+        updated_at=now - timedelta(minutes=31)
+    )
+    Job.objects.filter(pk=busy.pk).update(updated_at=now - timedelta(minutes=29))
+
+    jobs_reap_run.run()
+
+    stalled.refresh_from_db()
+    assert stalled.state == "failed" and stalled.finished_at is not None
+    assert "no progress for 30 minutes" in stalled.message
+    assert "start it again" in stalled.message
+    assert Job.objects.get(pk=busy.pk).state == "running"
+    assert Job.objects.get(pk=queued.pk).state == "queued"
+    assert jobs_reap_stale() == 0
+
+
+def test_beat_reaps_stalled_jobs_every_five_minutes():
+    from pls_portal.celery import app
+
+    entry = app.conf.beat_schedule["jobs-reap"]
+    assert (entry["task"], entry["schedule"]) == ("pls_portal.tasks.jobs_reap_run", 300.0)
 
 
 def test_maintenance_task_skips_when_another_run_holds_the_lock(db):

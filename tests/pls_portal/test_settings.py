@@ -107,3 +107,23 @@ def test_no_template_loads_anything_from_a_cdn():
     for template in templates:
         text = template.read_text()
         assert "://" not in text.replace("http://www.w3.org", ""), template
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "remote", "expected"),
+    [
+        (0, "203.0.113.9", "198.51.100.7", "198.51.100.7"),  # no proxy: the header is forged
+        (1, "203.0.113.9", "10.0.0.2", "203.0.113.9"),  # nginx appended the client
+        (1, "6.6.6.6, 203.0.113.9", "10.0.0.2", "203.0.113.9"),  # a forged entry first
+        (2, "6.6.6.6, 203.0.113.9, 10.0.0.3", "10.0.0.2", "203.0.113.9"),
+        (2, "203.0.113.9", "10.0.0.2", "10.0.0.2"),  # shorter than the proxies' part
+    ],
+)
+def test_login_lockout_reads_the_client_address_the_proxies_saw(
+    settings, rf, proxies, forwarded, remote, expected
+):
+    from axes.helpers import get_client_ip_address
+
+    settings.PLS_PROXY_COUNT = proxies
+    request = rf.post("/accounts/login/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR=remote)
+    assert get_client_ip_address(request) == expected

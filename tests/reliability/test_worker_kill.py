@@ -159,14 +159,42 @@ def _wait_job_done(url: str, job_id: int, worker: Worker, timeout: float = 240) 
 
 
 def _wait_out_dead_lock(url: str, name: str) -> None:
-    """The killed run still holds its task lock: nothing released it. By design
-    (pls_portal.services.task_lock) it expires after its TTL (10 min for the rollup, 2 h
-    for a full rescore) and every later run skips until then. The drill checks the lock
-    is held, then fast-forwards its expiry: what waiting out the TTL would do."""
+    """The killed run never released its task lock: its ``TaskLock`` row still names it.
+    On PostgreSQL the lock itself is a session advisory lock (pls_portal.services
+    .task_lock), which the server drops the moment the killed worker's connection ends:
+    the next run must be able to take it within seconds, with nothing fast-forwarded."""
+    from pls_portal.services import _advisory_key
+
     assert _lock_held(url, name), (
-        f"the killed worker's '{name}' lock is not held: did the run finish before the kill?"
+        f"the killed worker's '{name}' lock row is not held: did the run finish before the kill?"
     )
-    execute(url, "UPDATE pls_portal_tasklock SET expires_at = now() WHERE name = %s", [name])
+    key = _advisory_key(name)
+    wait_until(
+        lambda: scalar(
+            url, "SELECT pg_try_advisory_lock(%s) AND pg_advisory_unlock(%s)", [key, key]
+        ),
+        timeout=30,
+        what=f"PostgreSQL to drop the killed worker's '{name}' advisory lock",
+        every=0.2,
+    )
+
+
+def _reap_killed_job(url: str, job_id: int) -> str:
+    """The killed job stays 'running' (a redelivered task never reruns a started job)
+    until the reaper finds it made no progress for PLS_JOB_STALE_MINUTES: run the reaper
+    as if that time had passed; returns the job's message."""
+    shell(
+        url,
+        "from datetime import timedelta\n"
+        "from django.conf import settings\n"
+        "from django.utils import timezone\n"
+        "from pls_portal.services import jobs_reap_stale\n"
+        "later = timezone.now() + timedelta(minutes=settings.PLS_JOB_STALE_MINUTES + 1)\n"
+        "print('REAPED', jobs_reap_stale(now=later))\n",
+    )
+    state, _, _, message = _job(url, job_id)
+    assert state == "failed", f"the killed job #{job_id} is still '{state}' after the reaper"
+    return message
 
 
 # --- The rollup --------------------------------------------------------------------------------
@@ -348,10 +376,11 @@ def _rescore_drill(url: str, reference_url: str, broker, logs: Path, facts) -> N
         f"job #{killed_job} {state} {done}/{total}"
     )
     _wait_out_dead_lock(url, SCORING_LOCK)
+    reaped = _reap_killed_job(url, killed_job)
     facts(
         f"kill -9 after {scored:,} of {accounts:,} accounts scored, a chunk's transaction "
-        f"writing for {in_flight:.2f} s; the killed job #{killed_job} stays '{state}' "
-        f"({done:,}/{total:,})"
+        f"writing for {in_flight:.2f} s; the lock was free again at once; the killed job "
+        f"#{killed_job} ({done:,}/{total:,}) was marked failed by the reaper: {reaped}"
     )
 
     # The uninterrupted run on the identical copy, just before the rerun (same date, and
