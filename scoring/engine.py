@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from scoring.models import Dimension, Operator, Route
 from scoring.signals import SIGNALS_BY_NAME, AccountFacts
@@ -33,6 +34,12 @@ class RuleSpec:
     threshold_high: float | None = None
     half_life_days: int | None = None
     label: str = ""
+
+    @cached_property
+    def reasons(self) -> dict[float, str]:
+        """The rule's reason for each value seen, so a run formats each text once (values
+        repeat: counts and percentages). Frozen fields, so a cache never goes stale."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,21 @@ def rule_condition(rule: RuleSpec) -> str:
     return f"{symbol} {_number(rule.threshold)}"
 
 
+REASONS_CACHED = 5000  # distinct values per rule kept by ``RuleSpec.reasons``
+
+
 def rule_reason(rule: RuleSpec, value: float) -> str:
     """What a rep reads: "7 active users, 30 days (≥ 5)"."""
+    cache = rule.reasons
+    reason = cache.get(value)
+    if reason is None:
+        reason = _rule_reason(rule, value)
+        if len(cache) < REASONS_CACHED:
+            cache[value] = reason
+    return reason
+
+
+def _rule_reason(rule: RuleSpec, value: float) -> str:
     signal = SIGNALS_BY_NAME.get(rule.signal)
     label = rule.label or (signal.label if signal else rule.signal)
     unit = signal.unit if signal else ""

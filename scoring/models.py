@@ -237,6 +237,10 @@ class AccountScore(models.Model):
     cooldown_reason = models.CharField(max_length=100, blank=True)
     # Usage when the account was first seen won by sales; expansion compares against it.
     expansion_baseline = models.JSONField(default=dict, blank=True)
+    # A 64-bit hash of contributions and signals as the scoring run wrote them: the run
+    # compares it instead of reading and decoding both JSON columns of every account.
+    # Empty on rows written before it existed (the run then compares the JSON).
+    digest = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["route", "score"], name="accountscore_route_score")]

@@ -6,12 +6,14 @@ the golden-score test pins the same numbers on both."""
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+import scoring.services.run as run_module
 from accounts.models import Account, AccountUserDay, Contact, Event, Plan
 from accounts.services.rollups import rollup_run
-from pls_portal.services import task_lock
+from pls_portal.models import TaskLock
+from pls_portal.services import _advisory_key, task_lock
 from scoring.engine import Settings
 from scoring.models import (
     AccountScore,
@@ -24,6 +26,7 @@ from scoring.models import (
 )
 from scoring.services.run import (
     SCORING_LOCK,
+    _processes_for,
     rule_set_active,
     rule_specs,
     scores_as_of,
@@ -329,6 +332,23 @@ def test_an_incremental_run_scores_only_accounts_whose_usage_changed_and_new_one
 
     assert scoring_run(full=True).accounts == 3  # nightly: windows slide, all of them
     assert stored(unchanged)[3] == Route.SDR
+
+
+def test_an_old_account_without_a_score_waits_for_the_nightly_run(simple_rules, monkeypatch):
+    """Incremental runs look for unscored accounts only among the newest ids (an index
+    range, not an anti-join of every account); one below them is left to the full run."""
+    monkeypatch.setattr(run_module, "NEW_ACCOUNT_ID_MARGIN", 0)
+    old, newer = pqa(users=5, usage_changed_at=None), pqa(users=5, usage_changed_at=None)
+    assert scoring_run().accounts == 2
+    AccountScore.objects.filter(account=old).delete()  # below the newest scored id now
+    brand_new = pqa(users=5, usage_changed_at=None)
+
+    assert scoring_run().accounts == 1
+    assert AccountScore.objects.filter(account=brand_new).exists()
+    assert not AccountScore.objects.filter(account=old).exists()
+    assert scoring_run(full=True).accounts == 3
+    assert stored(old)[3] == Route.AE
+    assert newer.pk < brand_new.pk
 
 
 def test_events_rolled_up_are_scored_by_the_next_incremental_run(simple_rules):
@@ -687,10 +707,17 @@ def test_the_default_rule_set_scores_a_crafted_history_to_the_same_numbers_on_ev
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_full_run_outside_a_transaction_reads_chunks_ahead_with_the_same_result():
+@pytest.mark.parametrize("full", [True, False], ids=["full", "incremental"])
+@pytest.mark.parametrize("processes", [1, 3])
+def test_a_run_outside_a_transaction_gives_the_same_result_in_parallel(
+    settings, monkeypatch, processes, full
+):
     """On PostgreSQL a run of several chunks outside a transaction (as the worker runs
-    it) reads the next chunk's signals on a helper thread; the rows are those of a run
-    done chunk by chunk inside one transaction."""
+    it) reads the next chunk's signals on a helper thread (one process) or scores chunks
+    in forked processes; either way the rows are those of a run done chunk by chunk
+    inside one transaction, and the parent's scoring lock is held throughout."""
+    settings.PLS_SCORING_PROCESSES = processes
+    monkeypatch.setattr(run_module, "PARALLEL_MIN", 4)  # 7 accounts go in parallel
     now = timezone.now()
     for n in range(7):
         account = AccountFactory(employees=600 + n, arr_potential=40_000)
@@ -702,18 +729,53 @@ def test_a_full_run_outside_a_transaction_reads_chunks_ahead_with_the_same_resul
                 AccountUserDayFactory(account=account, user=user, day=day, events=1)
 
     def snapshot():
-        return sorted(
-            AccountScore.objects.values_list("account_id", "score", "value", "engagement", "route")
+        return (
+            sorted(
+                AccountScore.objects.values_list(
+                    "account_id", "score", "value", "engagement", "route", "signals", "digest"
+                )
+            ),
+            sorted(QueueItem.objects.values_list("account_id", "route", "state", "score")),
+            sorted(RouteChange.objects.values_list("account_id", "from_route", "to_route")),
         )
 
     with transaction.atomic():  # chunk by chunk, then rolled back
-        sequential = scoring_run(full=True, chunk_size=2)
+        sequential = scoring_run(full=full, chunk_size=2)
         expected = snapshot()
         transaction.set_rollback(True)
     assert not AccountScore.objects.exists()
 
-    threaded = scoring_run(full=True, chunk_size=2)
+    progress = []
 
-    assert threaded.accounts == sequential.accounts == 7
+    def lock_free_elsewhere() -> bool:
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [_advisory_key(SCORING_LOCK)])
+                return cursor.fetchone()[0]
+        finally:
+            other.close()
+
+    class Progress:
+        def set_total(self, total):
+            progress.append(("total", total))
+
+        def advance(self, n, message=None):
+            progress.append(("done", n, lock_free_elsewhere()))
+
+    assert _processes_for(7, 2) == processes  # what the run below uses
+    # Not full: every account is new, so an incremental run scores them all by id list.
+    parallel = scoring_run(full=full, chunk_size=2, progress=Progress())
+
+    assert parallel.as_dict() == sequential.as_dict()
+    assert parallel.accounts == 7
     assert snapshot() == expected
-    assert len({route for *_, route in expected}) > 1  # not a trivial population
+    assert len({row[4] for row in expected[0]}) > 1  # not a trivial population
+    assert progress[0] == ("total", 7)
+    assert sum(n for _, n, _ in progress[1:]) == 7
+    assert not any(free for *_, free in progress[1:])  # held all along
+    # Released at the end, on the parent's connection, which the children never closed.
+    assert TaskLock.objects.get(name=SCORING_LOCK).owner == ""
+    with task_lock(name=SCORING_LOCK, ttl=timedelta(minutes=1)) as got:
+        assert got
+    assert nothing_written(scoring_run(full=True, chunk_size=2))
