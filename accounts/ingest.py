@@ -1,9 +1,11 @@
 """Parse and validate Segment HTTP Tracking API requests (no database access).
 
 Limits are Segment's: 32 KB per event, 500 KB per batch request (decompressed), 2,500
-events per batch. A request that breaks a request-level limit is refused whole
-(``RequestRejected``, a 400); an event that breaks the spec inside a valid batch becomes
-an ``InvalidEvent`` kept for review while the rest are stored.
+events per batch; and ours, so that whatever is accepted can be stored on SQLite and
+PostgreSQL alike: 64 levels of nesting, text without NUL characters or lone surrogates,
+finite numbers, timestamps between 1970 and 2100. A request that breaks a request-level
+limit is refused whole (``RequestRejected``, a 400); an event that breaks the spec inside
+a valid batch becomes an ``InvalidEvent`` kept for review while the rest are stored.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import functools
 import hashlib
 import ipaddress
 import json
+import math
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,6 +28,13 @@ MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 500
+# Nesting of objects and arrays, counted from the body (or the file line) down. Far above
+# what any SDK sends, far below where Python's json or PostgreSQL's jsonb give up.
+MAX_DEPTH = 64
+# Timestamps are stored and rolled up per day; years 1 and 9999 overflow date arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+TIME_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC, after clock-skew correction)"
 EVENT_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 
 
@@ -74,6 +85,9 @@ class Message:
     traits: dict
     line_number: int | None = None
     extra: dict = field(default_factory=dict)
+    # The event as it came, for a rejection decided after parsing (an amount past its
+    # column, known only once the tracking plan is applied).
+    source: dict | None = None
 
     @property
     def email(self) -> str:
@@ -108,15 +122,124 @@ def _too_big() -> RequestRejected:
 
 
 def load_json(data: bytes) -> dict:
+    """The body as a JSON object. Decoded strictly first: ``json.loads`` on bytes lets
+    encoded surrogates through, which no database can store."""
+    encoding = json.detect_encoding(data)
     try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+        raise RequestRejected(
+            status=400,
+            field="body",
+            message=f"body is not valid JSON: not valid {name} text at byte {exc.start}",
+        ) from None
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        raise _too_deep("body") from None
+    except ValueError as exc:
+        # JSONDecodeError, and integers past Python's 4,300-digit conversion limit.
         raise RequestRejected(
             status=400, field="body", message=f"body is not valid JSON: {exc}"
         ) from None
     if not isinstance(payload, dict):
         raise RequestRejected(status=400, field="body", message="body must be a JSON object")
+    if too_deep(payload):
+        raise _too_deep("body")
+    write_key = payload.get("writeKey")
+    if isinstance(write_key, str) and (problem := _text_problem(write_key)):
+        raise RequestRejected(status=401, field="writeKey", message=f"writeKey {problem}")
     return payload
+
+
+def _too_deep(name: str) -> RequestRejected:
+    return RequestRejected(status=400, field=name, message=too_deep_reason(name))
+
+
+def too_deep_reason(name: str) -> str:
+    return f"{name} nests objects and arrays deeper than {MAX_DEPTH} levels"
+
+
+def too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON data nests objects and arrays deeper than ``limit`` levels; walked
+    without recursion, so any depth is safe to ask about."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def printable(text: str) -> str:
+    """``text`` with NUL characters and lone surrogates as their JSON escapes: storable
+    in any database and still readable for review."""
+    if text.isprintable() or not any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join(
+        f"\\u{ord(c):04x}" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text
+    )
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a string cannot be stored, or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000): not storable text"
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate (\\u{ord(text[exc.start]):04x}): not Unicode text"
+    return None
+
+
+def _field_path(parent: str, key: str) -> str:
+    name = printable(key)
+    return f"{parent}.{name}" if parent else name
+
+
+def value_problem(value, *, path: str = "") -> tuple[str, str] | None:
+    """(field, reason) for the first part of JSON data that SQLite's JSON check or
+    PostgreSQL's jsonb and text columns refuse: nesting past ``MAX_DEPTH``, NUL
+    characters and lone surrogates (in keys too), NaN and Infinity. None if all is fine."""
+    stack = [(value, path, 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if problem := _text_problem(item):
+                return _shorten(where), f"{_shorten(where)} {problem}"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                name = _shorten(where)
+                return name, f"{name} must be a finite number (NaN and Infinity are not JSON)"
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                name = _shorten(where) or "event"
+                return name, too_deep_reason(name)
+            if isinstance(item, dict):
+                children = []
+                for key, child in item.items():
+                    child_path = _field_path(where, key)
+                    if problem := _text_problem(key):
+                        return _shorten(child_path), f"{_shorten(child_path)} {problem}"
+                    children.append((child, child_path, depth + 1))
+            else:
+                children = [(c, f"{where}[{i}]", depth + 1) for i, c in enumerate(item)]
+            # Reversed, so the first problem in document order is the one reported.
+            stack.extend(reversed(children))
+    return None
+
+
+def _shorten(path: str) -> str:
+    """A field path that fits the review tables (100 characters)."""
+    return path if len(path) <= 100 else path[:97] + "..."
 
 
 def check_request(*, call: str, payload: dict) -> None:
@@ -154,9 +277,12 @@ def parse_request(
     check_request(call=call, payload=payload)
     if call == "batch":
         batch = payload["batch"]
+        context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
         defaults = {
             "sentAt": payload.get("sentAt"),
-            "context": payload.get("context") if isinstance(payload.get("context"), dict) else {},
+            "context": context,
+            # The batch's context goes into every event: checked once for all of them.
+            "context_problem": value_problem(context, path="context"),
         }
         events = batch
     else:
@@ -171,14 +297,32 @@ def parse_request(
 
 
 def _size(event) -> int:
-    return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    return _measure(event)[0]
 
 
-def _raw(event) -> str:
+def _measure(event) -> tuple[int, bool]:
+    """(size in bytes, whether it may hold something no database stores). The JSON text
+    tells cheaply: a lone surrogate does not encode, a NUL is written ``\\u0000``, NaN
+    and Infinity as themselves; only a suspect event is walked (``value_problem``)."""
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
     try:
-        return json.dumps(event, ensure_ascii=False, sort_keys=True)
-    except (TypeError, ValueError):
-        return repr(event)
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass")), True
+    return size, "\\u0000" in text or "NaN" in text or "Infinity" in text
+
+
+def raw_payload(event) -> str:
+    """The event as JSON text for review; lone surrogates as escapes, so it is storable."""
+    try:
+        text = json.dumps(event, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return printable(repr(event)) if not too_deep(event) else "(nested too deeply to show)"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(event, sort_keys=True)
+    return text
 
 
 def _id(value) -> str:
@@ -187,6 +331,10 @@ def _id(value) -> str:
     if isinstance(value, int | float):
         return str(value)
     return value.strip() if isinstance(value, str) else ""
+
+
+class _OutOfRange(Exception):
+    """A readable date-time that Python cannot even move to UTC (year 1 at +14:00)."""
 
 
 def _when(value) -> datetime | None:
@@ -201,7 +349,14 @@ def _when(value) -> datetime | None:
         return None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.UTC)
-    return parsed.astimezone(timezone.UTC)
+    try:
+        return parsed.astimezone(timezone.UTC)
+    except OverflowError:
+        raise _OutOfRange from None
+
+
+def _in_range(when: datetime) -> bool:
+    return EARLIEST <= when < LATEST
 
 
 def parse_event(
@@ -212,12 +367,16 @@ def parse_event(
 
     def invalid(reason: str, field_name: str) -> InvalidEvent:
         return InvalidEvent(
-            reason=reason, field=field_name, payload=_raw(event), line_number=line_number
+            reason=reason, field=field_name, payload=raw_payload(event), line_number=line_number
         )
 
     if not isinstance(event, dict):
         return invalid("event must be a JSON object", "event")
-    size = _size(event)
+    # Nesting is bounded before: per request (``load_json``), per file line (imports).
+    size, suspect = _measure(event)
+    problem = (value_problem(event) if suspect else None) or defaults.get("context_problem")
+    if problem:
+        return invalid(problem[1], problem[0])
     if size > MAX_EVENT_BYTES:
         # The reason stays the same text for every such event, so admins can count them.
         return invalid(f"event is over 32 KB ({MAX_EVENT_BYTES} bytes)", "event")
@@ -235,17 +394,10 @@ def parse_event(
 
     timestamp = received_at
     if event.get("timestamp") is not None:
-        timestamp = _when(event.get("timestamp"))
-        if timestamp is None:
-            return invalid("timestamp is not an ISO 8601 date-time", "timestamp")
-        sent_at_raw = event.get("sentAt") or defaults.get("sentAt")
-        if sent_at_raw is not None:
-            sent_at = _when(sent_at_raw)
-            if sent_at is None:
-                return invalid("sentAt is not an ISO 8601 date-time", "sentAt")
-            # Segment's clock-skew correction: the device clock may be wrong, but the
-            # gap between timestamp and sentAt on that clock is right.
-            timestamp = timestamp + (received_at - sent_at)
+        when = _timestamp(event, defaults=defaults, received_at=received_at)
+        if isinstance(when, tuple):
+            return invalid(*when)
+        timestamp = when
 
     context = event.get("context") if isinstance(event.get("context"), dict) else {}
     context = {**defaults.get("context", {}), **context}
@@ -259,12 +411,11 @@ def parse_event(
         if not isinstance(name, str) or not name.strip():
             return invalid("event (the event name) is required for track", "event")
         name = name.strip()
-    elif event_type == "page":
-        page = context.get("page") if isinstance(context.get("page"), dict) else {}
-        name = properties.get("path") or page.get("path") or event.get("name") or ""
-        name = name.strip() if isinstance(name, str) else ""
-    elif event_type == "screen":
-        name = event.get("name") if isinstance(event.get("name"), str) else ""
+    elif event_type in ("page", "screen"):
+        name, name_field = _page_name(event_type, event, properties, context)
+        if len(name) <= MAX_NAME_LENGTH and not _is_path(name):
+            # The tracking plan matches pages by their URL's path: it must be one.
+            return invalid(f"{name_field} is not a URL or a path", name_field)
     else:
         name = ""
     if len(name) > MAX_NAME_LENGTH:
@@ -276,13 +427,15 @@ def parse_event(
     previous_id = _id(event.get("previousId"))
     if event_type == "alias" and not previous_id:
         return invalid("previousId is required for alias", "previousId")
+    if len(previous_id) > MAX_ID_LENGTH:
+        return invalid(f"previousId is longer than {MAX_ID_LENGTH} characters", "previousId")
 
     message_id = _id(event.get("messageId"))
     if len(message_id) > MAX_ID_LENGTH:
         return invalid(f"messageId is longer than {MAX_ID_LENGTH} characters", "messageId")
     if not message_id:
         # Derived, not random, so a client retrying the same message still dedupes.
-        message_id = "derived-" + hashlib.sha256(_raw(event).encode()).hexdigest()[:40]
+        message_id = "derived-" + hashlib.sha256(raw_payload(event).encode()).hexdigest()[:40]
 
     return Message(
         message_id=message_id,
@@ -298,7 +451,62 @@ def parse_event(
         properties=properties,
         traits=traits,
         line_number=line_number,
+        source=event,
     )
+
+
+def _page_name(event_type: str, event: dict, properties: dict, context: dict) -> tuple[str, str]:
+    """(name, the field it came from) of a page or screen event."""
+    if event_type == "screen":
+        name = event.get("name")
+        return (name if isinstance(name, str) else ""), "name"
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    for field_name, value in (
+        ("properties.path", properties.get("path")),
+        ("context.page.path", page.get("path")),
+        ("name", event.get("name")),
+    ):
+        if value:
+            return (value.strip() if isinstance(value, str) else ""), field_name
+    return "", "name"
+
+
+def _is_path(name: str) -> bool:
+    try:
+        urlsplit(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _timestamp(event: dict, *, defaults: dict, received_at: datetime) -> datetime | tuple:
+    """The event's timestamp, clock-skew corrected; (reason, field) when it cannot be."""
+    out_of_range = "{} must be " + TIME_RANGE
+    try:
+        timestamp = _when(event.get("timestamp"))
+    except _OutOfRange:
+        return out_of_range.format("timestamp"), "timestamp"
+    if timestamp is None:
+        return "timestamp is not an ISO 8601 date-time", "timestamp"
+    sent_at_raw = event.get("sentAt") or defaults.get("sentAt")
+    if sent_at_raw is not None:
+        try:
+            sent_at = _when(sent_at_raw)
+        except _OutOfRange:
+            return out_of_range.format("sentAt"), "sentAt"
+        if sent_at is None:
+            return "sentAt is not an ISO 8601 date-time", "sentAt"
+        if not _in_range(sent_at):
+            return out_of_range.format("sentAt"), "sentAt"
+        # Segment's clock-skew correction: the device clock may be wrong, but the gap
+        # between timestamp and sentAt on that clock is right.
+        try:
+            timestamp = timestamp + (received_at - sent_at)
+        except OverflowError:
+            return out_of_range.format("timestamp"), "timestamp"
+    if not _in_range(timestamp):
+        return out_of_range.format("timestamp"), "timestamp"
+    return timestamp
 
 
 def _ip(value) -> str | None:

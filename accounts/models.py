@@ -180,6 +180,10 @@ class ProductUser(models.Model):
         indexes = [
             models.Index(fields=["email"], name="productuser_email"),
             models.Index(fields=["account", "last_seen_at"], name="productuser_account_seen"),
+            # Seats as of a day (scoring's signals): counted from the index alone.
+            models.Index(
+                fields=["account", "first_seen_at"], name="productuser_account_first_seen"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -264,10 +268,23 @@ class Event(models.Model):
                 name="event_account_milestone",
                 condition=Q(category="milestone"),
             ),
+            # The dossier's paywall hits: a sliver of an account's events.
+            models.Index(
+                fields=["account", "timestamp"],
+                name="event_account_paywall",
+                condition=Q(category="paywall_hit"),
+            ),
             models.Index(
                 fields=["anonymous_id"],
                 name="event_anonymous_unresolved",
                 condition=Q(user__isnull=True),
+            ),
+            # Reverse IP on the dossier: anonymous visits from one company's address
+            # ranges (PostgreSQL compares addresses), not every anonymous event.
+            models.Index(
+                fields=["context_ip", "timestamp"],
+                name="event_anonymous_ip",
+                condition=Q(user__isnull=True, context_ip__isnull=False),
             ),
         ]
 

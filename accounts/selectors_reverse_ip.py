@@ -7,10 +7,11 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count
+from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.enrichment import ip_int
+from accounts.enrichment import _IPV4_MAPPED_BASE, ip_int
 from accounts.models import Account, AccountDomain, Event, IPRange
 
 
@@ -53,6 +54,40 @@ class _RangeIndex:
         return None
 
 
+def _bounds(key: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    value = int(key, 16)
+    if _IPV4_MAPPED_BASE <= value <= _IPV4_MAPPED_BASE | 0xFFFFFFFF:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return ipaddress.IPv6Address(value)
+
+
+def _within(ranges: list[IPRange]) -> Q:
+    """Addresses inside any of the ranges, as PostgreSQL compares ``inet`` values (IPv4
+    and IPv6 apart: a range is split at the IPv4-mapped block)."""
+    condition = Q(pk__in=[])
+    v4_first, v4_last = _IPV4_MAPPED_BASE, _IPV4_MAPPED_BASE | 0xFFFFFFFF
+    for r in ranges:
+        first, last = int(r.first, 16), int(r.last, 16)
+        parts = []
+        if first < v4_first:  # IPv6 below the mapped block
+            parts.append((first, min(last, v4_first - 1)))
+        if last >= v4_first and first <= v4_last:  # IPv4
+            parts.append((max(first, v4_first), min(last, v4_last)))
+        if last > v4_last:  # IPv6 above it
+            parts.append((max(first, v4_last + 1), last))
+        for low, high in parts:
+            condition |= Q(
+                context_ip__gte=str(_bounds(f"{low:032x}")),
+                context_ip__lte=str(_bounds(f"{high:032x}")),
+            )
+            if low >= v4_first and high <= v4_last:  # also stored as ::ffff:a.b.c.d
+                condition |= Q(
+                    context_ip__gte=str(ipaddress.IPv6Address(low)),
+                    context_ip__lte=str(ipaddress.IPv6Address(high)),
+                )
+    return condition
+
+
 def anonymous_visitors_by_company(
     *, days: int = 30, account_id: int | None = None, now: datetime | None = None
 ) -> list[VisitorCount]:
@@ -62,26 +97,41 @@ def anonymous_visitors_by_company(
     Events are aggregated in SQL by (address, anonymous id), so Python sees distinct
     pairs, never events; the addresses are then placed in the ranges by bisect."""
     now = now or timezone.now()
-    pairs = (
-        Event.objects.filter(
-            user__isnull=True,
-            context_ip__isnull=False,
-            timestamp__gt=now - timedelta(days=days),
-            timestamp__lte=now,
+    events = Event.objects.filter(
+        user__isnull=True,
+        context_ip__isnull=False,
+        timestamp__gt=now - timedelta(days=days),
+        timestamp__lte=now,
+    )
+    wanted: set[str] | None = None
+    if account_id is None:
+        ranges = list(IPRange.objects.all())
+    else:
+        wanted = set(
+            AccountDomain.objects.filter(account_id=account_id).values_list("domain", flat=True)
         )
-        .order_by()
+        own = list(IPRange.objects.filter(domain__in=wanted))
+        if not own:  # no range of this company: nobody can be placed in it
+            return []
+        # The company's ranges and those overlapping them (narrower ones of another
+        # company nested inside win their addresses); keys are fixed-width hex.
+        overlapping = Q(pk__in=[])
+        for r in own:
+            overlapping |= Q(first__lte=r.last, last__gte=r.first)
+        ranges = list(IPRange.objects.filter(overlapping))
+        if connection.vendor == "postgresql":
+            # Only addresses inside the company's ranges (an address in a narrower range
+            # of another company nested in one is still left to that company below).
+            events = events.filter(_within(own))
+    index = _RangeIndex(ranges)
+    if not index.rows:
+        return []
+    pairs = (
+        events.order_by()
         .values("context_ip", "anonymous_id")
         .annotate(events=Count("id"))
         .values_list("context_ip", "anonymous_id", "events")
     )
-    index = _RangeIndex(list(IPRange.objects.all()))
-    if not index.rows:
-        return []
-    wanted: set[str] | None = None
-    if account_id is not None:
-        wanted = set(
-            AccountDomain.objects.filter(account_id=account_id).values_list("domain", flat=True)
-        )
     found: dict[str, tuple[str, set[str], list[int]]] = {}
     range_of: dict[str, IPRange | None] = {}
     for address, anonymous_id, events in pairs.iterator(chunk_size=5000):

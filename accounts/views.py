@@ -1,7 +1,6 @@
 """HTTP for accounts/: the Segment-compatible ingestion API and the admin's data pages."""
 
 import base64
-import binascii
 import json
 import logging
 from urllib.parse import urlencode
@@ -53,7 +52,9 @@ def _basic_username(request: HttpRequest) -> str | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # binascii.Error and UnicodeDecodeError, and the ValueError b64decode raises
+        # for a header that is not ASCII ("Basic é", as a server hands it over).
         return ""
     return decoded.partition(":")[0]
 

@@ -28,13 +28,23 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.domains import company_domain, email_domain, registrable_domain
+from accounts.ingest import EARLIEST, LATEST, printable
 from accounts.models import Account, AccountDomain, Contact, Deal, ImportRow, ProductUser
+from accounts.services.imports import csv_rows
 from pls_portal.models import User
 from pls_portal.services import JobProgress
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 500
+_ARR = Deal._meta.get_field("arr")
+# The largest amount the deal amount column holds: 999999999999.99.
+ARR_LIMIT = Decimal(10) ** (_ARR.max_digits - _ARR.decimal_places) - Decimal(10) ** (
+    -_ARR.decimal_places
+)
+EXTERNAL_ID_LENGTH = Deal._meta.get_field("external_id").max_length
+# Set by ``_rows`` on a row that cannot be imported as it is (a cell too long, a NUL).
+PROBLEM = "_problem"
 
 # Normalised header (lower case, "_" as space, single spaces) → canonical field.
 DEAL_ALIASES = {
@@ -124,32 +134,51 @@ def _header(text: str) -> str:
 
 
 def _rows(path: Path, aliases: dict, raw) -> Iterator[tuple[int, dict, dict]]:
-    """(line number, canonical fields, raw row) for each non-empty row of the file."""
+    """(line number, canonical fields, raw row) for each non-empty row of the file. A row
+    that cannot be imported as it is carries the reason as ``fields[PROBLEM]``, and its
+    raw row is kept storable (NUL characters as their escape)."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     try:
         headers = reader.fieldnames or []
     except UnicodeDecodeError as exc:
         raise CrmImportError(f"{path.name} is not UTF-8 text: save it as CSV UTF-8") from exc
+    except csv.Error as exc:
+        raise CrmImportError(f"{path.name}: the header row cannot be read ({exc})") from exc
     columns = {h: aliases.get(_header(h)) for h in headers if h is not None}
     try:
-        for row in reader:
+        for line, row, unreadable in csv_rows(reader):
+            if unreadable:
+                yield line, {PROBLEM: unreadable}, _storable_row(row)
+                continue
+            if not any((v or "").strip() for k, v in row.items() if k is not None):
+                continue
             fields: dict[str, str] = {}
             for header, canonical in columns.items():
                 value = (row.get(header) or "").strip()
                 # The first non-empty column wins when two headers alias one field.
                 if canonical and value and canonical not in fields:
                     fields[canonical] = value
-            if not any((v or "").strip() for k, v in row.items() if k is not None):
-                continue
-            raw_row = {k: v for k, v in row.items() if k is not None}
-            if row.get(None):
-                raw_row["_extra"] = row[None]
-            yield reader.line_num, fields, raw_row
+            if nul := next((k for k, v in row.items() if k and v and "\x00" in v), None):
+                reason = f"{printable(nul)} contains a NUL character (\\u0000): not storable text"
+                fields = {PROBLEM: reason}
+            yield line, fields, _storable_row(row)
     except UnicodeDecodeError as exc:
         raise CrmImportError(
             f"{path.name} is not UTF-8 text after line {reader.line_num}: save it as CSV UTF-8"
         ) from exc
+
+
+def _storable_row(row: dict) -> dict:
+    """A raw row for ``ImportRow.row``: jsonb holds no NUL, so NULs become their escape."""
+    kept = {
+        printable(k): printable(v) if isinstance(v, str) else v
+        for k, v in row.items()
+        if k is not None
+    }
+    if row.get(None):
+        kept["_extra"] = [printable(v) for v in row[None]]
+    return kept
 
 
 def _chunks(path: Path, aliases: dict, progress: JobProgress | None):
@@ -177,7 +206,10 @@ def _chunks(path: Path, aliases: dict, progress: JobProgress | None):
 
 def _check_headers(path: Path, aliases: dict, wanted: set[str]) -> None:
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as text:
-        headers = next(csv.reader(text), [])
+        try:
+            headers = next(csv.reader(text), [])
+        except csv.Error as exc:
+            raise CrmImportError(f"{path.name}: the header row cannot be read ({exc})") from exc
     found = {aliases.get(_header(h)) for h in headers}
     if not found & wanted:
         raise CrmImportError(
@@ -191,25 +223,37 @@ def _amount(value: str) -> Decimal:
     if not text:
         return Decimal("0.00")
     try:
-        return Decimal(text).quantize(Decimal("0.01"))
+        amount = Decimal(text)
     except InvalidOperation:
-        raise _RowProblem(f"amount '{value[:40]}' is not a number") from None
+        amount = Decimal("NaN")
+    if not amount.is_finite():
+        raise _RowProblem(f"amount '{value[:40]}' is not a number")
+    if abs(amount) > ARR_LIMIT:
+        raise _RowProblem(f"amount '{value[:40]}' is over the limit of {ARR_LIMIT}")
+    return amount.quantize(Decimal("0.01"))
 
 
 def _date(value: str, column: str) -> date | None:
     text = value.strip()
     if not text:
         return None
+    day = None
     try:
         if re.match(r"^\d{4}-\d{2}-\d{2}", text):
-            return date.fromisoformat(text[:10])
-        if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?", text):
-            return date(int(m[3]), int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T].*)?", text):
-            return date(int(m[3]), int(m[2]), int(m[1]))
+            day = date.fromisoformat(text[:10])
+        elif m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T].*)?", text):
+            day = date(int(m[3]), int(m[1]), int(m[2]))
+        elif m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T].*)?", text):
+            day = date(int(m[3]), int(m[2]), int(m[1]))
     except ValueError:
         pass
-    raise _RowProblem(f"{column} date '{text[:40]}' is not YYYY-MM-DD, M/D/YYYY or D.M.YYYY")
+    if day is None:
+        raise _RowProblem(f"{column} date '{text[:40]}' is not YYYY-MM-DD, M/D/YYYY or D.M.YYYY")
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise _RowProblem(
+            f"{column} date '{text[:40]}' must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+        )
+    return day
 
 
 def _moment(day: date) -> datetime:
@@ -308,6 +352,13 @@ def _derived_external_id(fields: dict) -> str:
     return "csv:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def _check_row(fields: dict) -> None:
+    if PROBLEM in fields:
+        raise _RowProblem(fields[PROBLEM])
+    if len(fields.get("external_id", "")) > EXTERNAL_ID_LENGTH:
+        raise _RowProblem(f"external_id is longer than {EXTERNAL_ID_LENGTH} characters")
+
+
 def _deal_values(fields: dict) -> dict:
     stage = STAGES.get(fields.get("stage", "").lower(), Deal.Stage.OPEN)
     opened = _date(fields.get("opened", ""), "opened")
@@ -372,6 +423,7 @@ def deals_import_file(*, path: Path, progress: JobProgress | None = None) -> Crm
         updates: dict[str, Deal] = {}
         for line, fields, _raw in chunk:
             try:
+                _check_row(fields)
                 website = fields.get("website", "")
                 domain = registrable_domain(website) if website else None
                 if website and domain is None:
@@ -520,6 +572,8 @@ def contacts_import_file(*, path: Path, progress: JobProgress | None = None) -> 
 
 
 def _contact_values(fields: dict, matcher: _Matcher) -> dict:
+    if PROBLEM in fields:
+        raise _RowProblem(fields[PROBLEM])
     email = fields.get("email", "").lower()
     if email and (len(email) > 254 or email_domain(email) is None):
         raise _RowProblem(f"email '{email[:60]}' is not an email address")

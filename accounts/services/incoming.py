@@ -59,7 +59,7 @@ def _drain_isolated(row: IncomingRequest) -> IngestResult:
         raise
     except Exception as exc:
         error = exc
-    logger.exception("accepted request could not be processed incoming_id=%s", row.pk)
+    logger.error("accepted request could not be processed incoming_id=%s", row.pk, exc_info=error)
     return events_ingest(
         messages=[],
         invalid=[
@@ -88,7 +88,7 @@ def _drain_one(row: IncomingRequest) -> IngestResult:
         messages, invalid = parse_request(
             call=row.call, payload=payload, received_at=row.received_at
         )
-    except (ValueError, RequestRejected) as exc:
+    except (ValueError, RecursionError, RequestRejected) as exc:
         # Checked when it was accepted; kept for review rather than lost if that changed.
         logger.warning("accepted request no longer parses incoming_id=%s: %s", row.pk, exc)
         messages = []

@@ -8,30 +8,46 @@ records the touched (account, day) pairs for the rollup.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.ingest import InvalidEvent, Message
+from accounts.ingest import InvalidEvent, Message, printable, raw_payload
 from accounts.models import (
     Account,
+    Deal,
     Event,
     IngestionKey,
+    Plan,
     ProductUser,
     RejectedEvent,
     RejectedRequest,
     TouchedDay,
 )
-from accounts.services.deals import deals_from_checkout_events
+from accounts.services.deals import (
+    PER_YEAR,
+    SELF_SERVE_CATEGORIES,
+    deals_from_checkout_events,
+    self_serve_arr,
+)
 from accounts.services.identity import GUARD_FIELDS, IdentityResolver
 from accounts.tracking_plan import PlanMeaning, meaning_for, tracking_plan_map
 
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH = 500
+# An event's number (a usage metric's count) is summed per day by the rollup.
+VALUE_LIMIT = 10**15
+_ARR = Deal._meta.get_field("arr")
+# The largest ARR the deal amount column holds: 999999999999.99.
+ARR_LIMIT = Decimal(10) ** (_ARR.max_digits - _ARR.decimal_places) - Decimal(10) ** (
+    -_ARR.decimal_places
+)
 
 
 @dataclass(slots=True)
@@ -71,10 +87,15 @@ class IngestResult:
 
 
 def _number(value) -> float | None:
+    """A property as a number; None when it is none. May be NaN or infinite ("NaN",
+    "1e999", an integer past a float): ``_amount_problem`` refuses those."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             return float(value)
@@ -118,33 +139,9 @@ def events_ingest(
     result.rejected_lines = [i.line_number for i in invalid if i.line_number is not None]
 
     with transaction.atomic():
-        if invalid and file_name:
-            # A file imported again keeps its rejected lines once (they are already kept
-            # for review): rerunning a file stores nothing new.
-            kept = set(
-                RejectedEvent.objects.filter(
-                    file_name=file_name[:500],
-                    line_number__in=[i.line_number for i in invalid if i.line_number],
-                ).values_list("line_number", "payload")
-            )
-            invalid = [i for i in invalid if (i.line_number, i.payload) not in kept]
-        if invalid:
-            RejectedEvent.objects.bulk_create(
-                [
-                    RejectedEvent(
-                        source=source,
-                        key=key,
-                        reason=i.reason[:300],
-                        field=i.field[:100],
-                        payload=i.payload,
-                        file_name=file_name[:500],
-                        line_number=i.line_number,
-                        received_at=received_at,
-                    )
-                    for i in invalid
-                ],
-                batch_size=INSERT_BATCH,
-            )
+        _keep_rejected(
+            invalid, source=source, key=key, file_name=file_name, received_at=received_at
+        )
         fresh = _new_messages(messages)
         result.duplicates = len(messages) - len(fresh)
         if not fresh:
@@ -153,12 +150,12 @@ def events_ingest(
         resolver = IdentityResolver()
         resolver.load(fresh)
         plan = tracking_plan_map()
-        events, touched = [], set(resolver.touched)
+        events, touched, counted = [], set(resolver.touched), []
         for message in fresh:
             user, account = resolver.resolve(message)
-            category, plan_key, value = event_classify(
-                meaning_for(plan, event_type=message.type, name=message.name), message
-            )
+            meaning = meaning_for(plan, event_type=message.type, name=message.name)
+            category, plan_key, value = event_classify(meaning, message)
+            counted.append(meaning.property_name if meaning else "")
             events.append(
                 EventRow(
                     message_id=message.message_id,
@@ -179,6 +176,14 @@ def events_ingest(
             if account is not None:
                 touched.add((account.pk, message.timestamp.date()))
         _settle_identities(events, resolver, touched)
+        events, refused = _refuse_amounts(fresh, events, counted)
+        if refused:
+            # Their users and accounts stay: who was seen is true whatever the amount.
+            _keep_rejected(
+                refused, source=source, key=key, file_name=file_name, received_at=received_at
+            )
+            result.rejected += len(refused)
+            result.rejected_lines += [i.line_number for i in refused if i.line_number is not None]
         guards = dict(resolver.guards)
         for event in events:
             if event.account is not None and event.category in GUARD_FIELDS:
@@ -188,12 +193,119 @@ def events_ingest(
         touched |= resolver.touched
         result.stored = _insert_events(events, received_at=received_at)
         deals_from_checkout_events(events)
-        result.duplicates = len(messages) - result.stored
+        result.duplicates = len(messages) - result.stored - len(refused)
         TouchedDay.objects.bulk_create(
             [TouchedDay(account_id=a, day=d) for a, d in touched], batch_size=INSERT_BATCH
         )
         _update_guards(guards)
     return result
+
+
+def _keep_rejected(
+    invalid: list[InvalidEvent],
+    *,
+    source: str,
+    key: IngestionKey | None,
+    file_name: str,
+    received_at: datetime,
+) -> None:
+    """Keep rejected events for review, as storable text (a NUL or a lone surrogate in
+    a file line is kept as its escape)."""
+    invalid = [
+        InvalidEvent(
+            reason=printable(i.reason),
+            field=printable(i.field),
+            payload=printable(i.payload),
+            line_number=i.line_number,
+        )
+        for i in invalid
+    ]
+    if invalid and file_name:
+        # A file imported again keeps its rejected lines once (they are already kept
+        # for review): rerunning a file stores nothing new.
+        kept = set(
+            RejectedEvent.objects.filter(
+                file_name=file_name[:500],
+                line_number__in=[i.line_number for i in invalid if i.line_number],
+            ).values_list("line_number", "payload")
+        )
+        invalid = [i for i in invalid if (i.line_number, i.payload) not in kept]
+    if invalid:
+        RejectedEvent.objects.bulk_create(
+            [
+                RejectedEvent(
+                    source=source,
+                    key=key,
+                    reason=i.reason[:300],
+                    field=i.field[:100],
+                    payload=i.payload,
+                    file_name=file_name[:500],
+                    line_number=i.line_number,
+                    received_at=received_at,
+                )
+                for i in invalid
+            ],
+            batch_size=INSERT_BATCH,
+        )
+
+
+def _refuse_amounts(
+    messages: list[Message], events: list[EventRow], counted: list[str]
+) -> tuple[list[EventRow], list[InvalidEvent]]:
+    """Split off the events whose number cannot be counted or whose purchase would make
+    a deal past the deal amount column; ``counted[i]`` is the property ``events[i]``'s
+    value came from. Checked once accounts are known: a purchase's ARR depends on the
+    account's plan."""
+    kept, refused = [], []
+    plans: dict[str, Plan] | None = None
+    for message, event, property_name in zip(messages, events, counted, strict=True):
+        problem = None
+        if event.category in SELF_SERVE_CATEGORIES and event.account is not None:
+            if plans is None:
+                plans = {plan.key: plan for plan in Plan.objects.all()}
+            problem = _arr_problem(event, plans, property_name)
+        elif event.value is not None and not -VALUE_LIMIT <= event.value <= VALUE_LIMIT:
+            name = f"properties.{property_name}"
+            problem = (name, f"{name} must be a number between -1e15 and 1e15")
+        if problem is None:
+            kept.append(event)
+            continue
+        refused.append(
+            InvalidEvent(
+                reason=problem[1],
+                field=problem[0],
+                payload=raw_payload(message.source if message.source is not None else {}),
+                line_number=message.line_number,
+            )
+        )
+    return kept, refused
+
+
+def _arr_problem(event: EventRow, plans: dict[str, Plan], property_name: str):
+    """(field, reason) when the deal ``deals_from_checkout_events`` would make of this
+    event has no ARR the deal amount column can hold; None when it has."""
+    props = event.properties or {}
+    plan = plans.get(str(props.get("plan", "")).strip().lower()) or event.account.plan
+    period = str(props.get("billing_period") or props.get("interval") or "").lower()
+    period = period or (plan.billing_period if plan else "month")
+    revenue = event.value if event.value is not None else props.get("revenue")
+    amount = _number(revenue)
+    if amount is not None:
+        name = f"properties.{property_name if event.value is not None else 'revenue'}"
+    else:
+        name = "properties.seats"
+    reason = f"{name} must give a finite ARR of at most {ARR_LIMIT} (the deal amount column)"
+    if amount is not None and not (
+        math.isfinite(amount) and abs(amount) * PER_YEAR.get(period, 12) <= ARR_LIMIT
+    ):
+        return name, reason
+    try:
+        arr = self_serve_arr(revenue=revenue, period=period, plan=plan, seats=props.get("seats"))
+    except InvalidOperation:
+        return name, reason
+    if not arr.is_finite() or abs(arr) > ARR_LIMIT:
+        return name, reason
+    return None
 
 
 def _settle_identities(

@@ -237,7 +237,26 @@ def test_anonymous_visitors_counted_per_company_on_ipv4_and_ipv6(tmp_path):
     assert anonymous_visitors_by_company(days=40)[0].visitors == 4
 
     only_acme = anonymous_visitors_by_company(account_id=acme.pk)
-    assert [v.domain for v in only_acme] == ["acme.com"]
+    assert [(v.domain, v.visitors, v.events) for v in only_acme] == [("acme.com", 3, 5)]
+    labs = AccountFactory(name="Acme Labs", domain="acme-labs.com")
+    assert [(v.domain, v.visitors) for v in anonymous_visitors_by_company(account_id=labs.pk)] == [
+        ("acme-labs.com", 1)
+    ]
+
+
+def test_a_dossier_of_a_company_without_ip_ranges_reads_no_events(
+    tmp_path, django_assert_max_num_queries
+):
+    IPRange.objects.create(
+        network="10.0.0.0/8",
+        first=ip_key("10.0.0.0"),
+        last=ip_key("10.255.255.255"),
+        domain="acme.com",
+    )
+    anonymous_event("10.0.0.1", "v1")
+    other = AccountFactory(name="Initech", domain="initech.com")
+    with django_assert_max_num_queries(2):  # its domains and the ranges; no event scan
+        assert anonymous_visitors_by_company(account_id=other.pk) == []
 
 
 def test_anonymous_visitors_aggregate_in_sql(tmp_path, django_assert_max_num_queries):

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from accounts.management.commands._file_import import Outcome, import_files
-from accounts.services.imports import events_import_file
+from accounts.services.imports import EventImportError, events_import_file
 from accounts.services.ingestion import IngestResult
 from accounts.services.rollups import rollup_run_now
 
@@ -45,6 +45,7 @@ class Command(BaseCommand):
             importer=events_import_file,
             describe=_describe,
             kept_where="Data → Ingestion",
+            errors=(EventImportError,),
         )
         # The same incremental rollup the worker runs, so import then rescore works with
         # no worker running.
