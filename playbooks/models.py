@@ -57,6 +57,9 @@ class PlayMatchState(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     changed_seen_until = models.DateTimeField(null=True, blank=True)
+    # The rows stamped exactly ``changed_seen_until`` were all committed when they were
+    # read (no scoring run was writing): the next run reads strictly later stamps.
+    changed_settled = models.BooleanField(default=False)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_full_run_at = models.DateTimeField(null=True, blank=True)
     full_requested_at = models.DateTimeField(null=True, blank=True)

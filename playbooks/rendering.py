@@ -8,9 +8,12 @@ details": a broken template is an error in the editor, never a 500).
 - ``StrictUndefined``: a missing variable or key is an error, not an empty string.
 - Autoescape off: the message is plain text for an email; pages escape it when they
   show it.
-- Work and size budgets, because an admin's typo should not take a worker down: loop
-  steps and calls are counted, strings, lists and numbers built while rendering are
-  capped, and the output is cut off as soon as it grows past the cap.
+- Work and size budgets (playbooks/budgets.py), because an admin's typo should not take
+  a worker down: loop steps and calls are counted, strings, numbers, lists, dicts and
+  namespaces built while rendering are capped by what they would print as (nested ones
+  included), filters whose arguments multiply their input are checked before they run,
+  all written text is counted (blocks and macros too), and the output is cut off as soon
+  as it grows past the cap.
 
 ``play_message_render`` never raises: every failure becomes an error string naming the
 line when Jinja knows it.
@@ -21,7 +24,6 @@ from __future__ import annotations
 import functools
 import logging
 import types
-from contextvars import ContextVar
 
 from jinja2 import (
     StrictUndefined,
@@ -29,21 +31,25 @@ from jinja2 import (
     TemplateSyntaxError,
     UndefinedError,
     nodes,
-    pass_eval_context,
 )
-from jinja2.filters import FILTERS, do_replace
+from jinja2.filters import FILTERS
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
+
+from playbooks import budgets
+from playbooks.budgets import (
+    MAX_INT_BITS,
+    MAX_TEXT,
+    MAX_WEIGHT,
+    BoundedNamespace,
+    TemplateBudgetError,
+)
 
 logger = logging.getLogger(__name__)
 
 VARIABLES = ("account", "usage", "signals", "buyer", "rep")
 MAX_TEMPLATE_CHARS = 10_000
-MAX_TEXT = 10_000  # any string or list built while rendering, and the message itself
-MAX_STEPS = 5_000  # loop steps, calls and filters in one render
-MAX_INT_BITS = 4_096
 TEMPLATE_NAME = "<play template>"
 
 # Filters that build strings from a width argument (center(10**9)) or loop by an argument
@@ -56,72 +62,11 @@ UNSAFE_STR_METHODS = frozenset(
 )  # fmt: skip
 
 
-class TemplateBudgetError(SecurityError):
-    """The template does too much work or builds something too big."""
-
-
-_budget: ContextVar[list[int] | None] = ContextVar("play_template_budget", default=None)
-
-
-def _step(n: int = 1) -> None:
-    budget = _budget.get()
-    if budget is None:  # compile-time constant folding: bounded by the template's length
-        return
-    budget[0] += n
-    if budget[0] > MAX_STEPS:
-        raise TemplateBudgetError(
-            f"the template does too much work (more than {MAX_STEPS:,} loop steps and calls)"
-        )
-
-
-def _too_big() -> TemplateBudgetError:
-    return TemplateBudgetError(f"the template builds text longer than {MAX_TEXT:,} characters")
-
-
-def _sized(value):
-    if isinstance(value, (str, list, tuple, dict, set)) and len(value) > MAX_TEXT:
-        raise _too_big()
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise TemplateBudgetError("the template builds a number too large to show")
-    return value
-
-
-def _guard_filter(func):
-    @functools.wraps(func)  # keeps jinja_pass_arg (pass_context …) on the wrapper
-    def guarded(*args, **kwargs):
-        _step()
-        return _sized(func(*args, **kwargs))
-
-    return guarded
-
-
-def _loop_steps(iterable):
-    """Wraps every ``{% for %}``'s iterable: each step counts against the budget."""
-    for item in iterable:
-        _step()
-        yield item
-
-
-def _size_check(value):
-    _step()
-    return _sized(value)
-
-
-@pass_eval_context
-def _replace(eval_ctx, s, old, new, count=None):
-    text, old_text, new_text = str(s), str(old), str(new)
-    n = text.count(old_text) if old_text else len(text) + 1
-    if count is not None:
-        n = min(n, count)
-    if len(text) + n * len(new_text) > MAX_TEXT:
-        raise _too_big()
-    return do_replace(eval_ctx, s, old, new, count)
-
-
 class _Guard(NodeTransformer):
-    """Rewrites the parsed template: loops count their steps, concatenations (``~``) are
-    size-checked, and include / import / extends (there is nothing to load) are refused
-    at parse time with their line."""
+    """Rewrites the parsed template: loops count their steps, concatenations (``~``) and
+    list, tuple and dict literals are size-checked, every piece of written text is
+    counted (``{% filter %}`` blocks too), and include / import / extends (there is
+    nothing to load) are refused at parse time with their line."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         node = self.generic_visit(node)
@@ -131,6 +76,27 @@ class _Guard(NodeTransformer):
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         node = self.generic_visit(node)
         return nodes.Filter(node, "_size", [], [], None, None, lineno=node.lineno)
+
+    def _literal(self, node: nodes.Node) -> nodes.Node:
+        node = self.generic_visit(node)
+        if getattr(node, "ctx", "load") != "load":  # {% set a, b = … %}, loop targets
+            return node
+        return nodes.Filter(node, "_size", [], [], None, None, lineno=node.lineno)
+
+    visit_List = visit_Tuple = visit_Dict = _literal
+
+    def _written(self, node: nodes.Node) -> nodes.Node:
+        return nodes.Filter(node, "_written", [], [], None, None, lineno=node.lineno)
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        node = self.generic_visit(node)
+        node.nodes = [self._written(child) for child in node.nodes]
+        return node
+
+    def visit_FilterBlock(self, node: nodes.FilterBlock) -> nodes.Node:
+        node = self.generic_visit(node)
+        node.filter = self._written(node.filter)
+        return node
 
     def _refuse(self, node: nodes.Node, what: str):
         raise TemplateSyntaxError(
@@ -166,15 +132,20 @@ class PlayEnvironment(ImmutableSandboxedEnvironment):
             keep_trailing_newline=False,
         )
         # Only what a message needs: no range (loops come from the context), no lipsum.
-        self.globals = {"dict": dict, "namespace": Namespace}
+        self.globals = {"dict": dict, "namespace": BoundedNamespace}
         self.filters = {
-            name: _guard_filter(func)
+            name: budgets.guard_filter(func)
             for name, func in FILTERS.items()
             if name not in REMOVED_FILTERS
         }
-        self.filters["replace"] = _guard_filter(_replace)
-        self.filters["_steps"] = _loop_steps
-        self.filters["_size"] = _size_check
+        self.filters["replace"] = budgets.guard_filter(budgets.replace)
+        self.filters["batch"] = budgets.guard_filter(budgets.batch)
+        self.filters["join"] = budgets.guard_filter(budgets.join)
+        self.filters["wordwrap"] = budgets.guard_filter(budgets.wordwrap)
+        self.filters["tojson"] = budgets.guard_filter(budgets.tojson)
+        self.filters["_written"] = budgets.written
+        self.filters["_steps"] = budgets.loop_steps
+        self.filters["_size"] = budgets.size_check
 
     def _parse(self, source, name, filename):
         return _Guard().visit(super()._parse(source, name, filename))
@@ -194,22 +165,24 @@ class PlayEnvironment(ImmutableSandboxedEnvironment):
         return None
 
     def call(self, context, obj, /, *args, **kwargs):
-        _step()
-        return _sized(super().call(context, obj, *args, **kwargs))
+        budgets.step()
+        return budgets.sized(super().call(context, obj, *args, **kwargs))
 
     def call_binop(self, context, operator, left, right):
-        _step()
+        budgets.step()
         numbers = (int, float)
         if operator == "%" and not (isinstance(left, numbers) and isinstance(right, numbers)):
             raise SecurityError("% is only for numbers in play templates; use {{ … }}")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(times, int)
-                    and len(seq) * max(times, 0) > MAX_TEXT
-                ):
-                    raise _too_big()
+                if isinstance(times, int) and not isinstance(times, bool):
+                    if isinstance(seq, str) and len(seq) * max(times, 0) > MAX_TEXT:
+                        raise budgets.too_big()
+                    if (
+                        isinstance(seq, (list, tuple))
+                        and budgets.weight(seq) * max(times, 0) > MAX_WEIGHT
+                    ):
+                        raise budgets.too_heavy()
             if (
                 isinstance(left, int)
                 and isinstance(right, int)
@@ -220,14 +193,17 @@ class PlayEnvironment(ImmutableSandboxedEnvironment):
             base_bits = left.bit_length() if isinstance(left, int) else 64
             if right > 0 and base_bits * right > MAX_INT_BITS:
                 raise TemplateBudgetError("the template builds a number too large to show")
-        if (
-            operator == "+"
-            and isinstance(left, (str, list, tuple))
-            and isinstance(right, (str, list, tuple))
-            and len(left) + len(right) > MAX_TEXT
-        ):
-            raise _too_big()
-        return _sized(super().call_binop(context, operator, left, right))
+        if operator == "+":
+            if isinstance(left, str) and isinstance(right, str):
+                if len(left) + len(right) > MAX_TEXT:
+                    raise budgets.too_big()
+            elif (
+                isinstance(left, (list, tuple))
+                and isinstance(right, (list, tuple))
+                and budgets.weight(left) + budgets.weight(right) > MAX_WEIGHT
+            ):
+                raise budgets.too_heavy()
+        return budgets.sized(super().call_binop(context, operator, left, right))
 
 
 ENVIRONMENT = PlayEnvironment()
@@ -277,14 +253,14 @@ def play_template_check(template: str) -> str:
     variable that is not in the message's context."""
     if len(template) > MAX_TEMPLATE_CHARS:
         return f"The template is {len(template):,} characters; at most {MAX_TEMPLATE_CHARS:,}."
-    token = _budget.set([0])
+    token = budgets.current.set(budgets.Budget())
     try:
         ast = ENVIRONMENT.parse(template, filename=TEMPLATE_NAME)
         ENVIRONMENT.compile(ast, filename=TEMPLATE_NAME)
     except Exception as exc:  # any failure is the admin's to read
         return _describe(exc)
     finally:
-        _budget.reset(token)
+        budgets.current.reset(token)
     unknown = sorted(find_undeclared_variables(ast) - set(VARIABLES))
     if unknown:
         return f"Unknown variable “{unknown[0]}”: a play template may use {', '.join(VARIABLES)}."
@@ -296,15 +272,17 @@ def play_message_render(*, template: str, context: dict) -> tuple[str, str]:
     raises, whatever the template holds."""
     if len(template) > MAX_TEMPLATE_CHARS:
         return "", f"The template is {len(template):,} characters; at most {MAX_TEMPLATE_CHARS:,}."
-    token = _budget.set([0])
+    token = budgets.current.set(budgets.Budget())
     try:
         compiled = _compile(template)
-        _budget.set([0])  # compiling folds constants through the guarded filters
+        budgets.current.set(
+            budgets.Budget()
+        )  # compiling folds constants through the guarded filters
         parts, size = [], 0
         for part in compiled.generate({name: context.get(name, {}) for name in VARIABLES}):
             size += len(part)
             if size > MAX_TEXT:
-                raise _too_big()
+                raise budgets.too_big()
             parts.append(part)
         return "".join(parts).strip(), ""
     except Exception as exc:  # a bad template is an error message, never a 500
@@ -312,4 +290,4 @@ def play_message_render(*, template: str, context: dict) -> tuple[str, str]:
         logger.info("play template failed: %s", error)
         return "", error
     finally:
-        _budget.reset(token)
+        budgets.current.reset(token)

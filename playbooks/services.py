@@ -29,8 +29,9 @@ from playbooks.messages import message_context, sample_context
 from playbooks.models import Play, PlayMatch, PlayMatchState
 from playbooks.rendering import play_message_render, play_template_check
 from pls_portal.models import User
-from pls_portal.services import JobProgress, task_lock
+from pls_portal.services import JobProgress, task_lock, task_lock_held
 from scoring.models import AccountScore
+from scoring.services.run import SCORING_LOCK
 from scoring.signals import Scope
 
 __all__ = [
@@ -131,11 +132,19 @@ def _refresh(*, full: bool, size: int, progress: JobProgress | None) -> PlayMatc
         result=PlayMatchResult(full=full),
         conditions=[list(p.conditions) for p in plays],
     )
+    # Read before the scores: with no scoring run under way now, every row stamped up to
+    # the cursor set below is committed, so rows at the cursor need no second reading.
+    scoring_quiet = not task_lock_held(SCORING_LOCK)
     scores = AccountScore.objects.order_by("account_id")
     if not full:
-        scores = scores.filter(
-            Q(changed_at__gte=state.changed_seen_until) | Q(changed_at__isnull=True)
+        since = (
+            Q(changed_at__gt=state.changed_seen_until)
+            if state.changed_settled
+            # Rows stamped with the cursor are read again: a scoring run may still have
+            # been committing chunks stamped with the same time.
+            else Q(changed_at__gte=state.changed_seen_until)
         )
+        scores = scores.filter(since | Q(changed_at__isnull=True))
     rows = list(scores.values_list("account_id", "changed_at"))
     ids = [account_id for account_id, _ in rows]
     newest = max((at for _, at in rows if at is not None), default=None)
@@ -154,6 +163,11 @@ def _refresh(*, full: bool, size: int, progress: JobProgress | None) -> PlayMatc
     cursor = min(newest, now - CURSOR_OVERLAP) if newest else now - CURSOR_OVERLAP
     if state.changed_seen_until is None or cursor > state.changed_seen_until:
         state.changed_seen_until = cursor
+        # Settled only when the stamp is the newest read (not the overlap's bound, which
+        # later commits may still share) and no scoring run was writing.
+        state.changed_settled = scoring_quiet and cursor == newest
+    elif cursor == state.changed_seen_until and scoring_quiet:
+        state.changed_settled = True
     state.last_run_at = now
     state.save()
     logger.info("play matching: %s", run.result.summary)

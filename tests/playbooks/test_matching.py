@@ -16,7 +16,7 @@ from playbooks.services import MATCH_LOCK, play_matches_refresh, play_save, play
 from playbooks.tasks import play_matches_run
 from pls_portal.services import task_lock
 from scoring.models import AccountScore
-from scoring.services.run import scoring_run
+from scoring.services.run import SCORING_LOCK, scoring_run
 from tests.factories import AccountFactory, ProductUserFactory
 from tests.playbooks.factories import quiet_signals, scored_account
 from tests.scoring.factories import AccountUserDayFactory
@@ -89,9 +89,10 @@ def test_an_incremental_run_reads_only_scores_changed_since_its_cursor():
     newest = scored_account(changed_at=timezone.now() - timedelta(days=1))
     play_matches_refresh()  # the first run matches everything and sets the cursor
     state = PlayMatchState.objects.get()
-    # The newest stamp it read (rows stamped with it are read again: a scoring run may
-    # still be committing chunks stamped with the same time).
+    # The newest stamp it read; no scoring run was writing, so every row stamped with it
+    # was read and the next run reads strictly later stamps.
     assert state.changed_seen_until == AccountScore.objects.get(account=newest).changed_at
+    assert state.changed_settled
 
     # Signals changed without a new changed_at stamp: not read, by design of the cursor.
     AccountScore.objects.filter(account=untouched).update(signals=quiet_signals(pricing_views_30=9))
@@ -100,9 +101,27 @@ def test_an_incremental_run_reads_only_scores_changed_since_its_cursor():
 
     result = play_matches_refresh()
 
-    assert (result.full, result.accounts) == (False, 3)  # newest, rescored, never_stamped
+    assert (result.full, result.accounts) == (False, 2)  # rescored, never_stamped
     assert set(_matches()) == {rescored.pk, never_stamped.pk}
     assert PlayMatchState.objects.get().changed_seen_until >= state.changed_seen_until
+
+
+def test_rows_stamped_while_a_scoring_run_writes_are_read_again_until_it_ends():
+    """A scoring run stamps all its rows with its start time and commits them chunk by
+    chunk: while it holds the lock, rows at the cursor's stamp are read again; once it
+    has ended they are settled and a quiet period reads nothing (a full rescore's 100k
+    rows are not re-read every 10 seconds)."""
+    stamp = timezone.now() - timedelta(minutes=5)
+    first = scored_account(changed_at=stamp)
+    with task_lock(name=SCORING_LOCK, ttl=timedelta(minutes=1)):
+        play_matches_refresh()
+        late = scored_account(changed_at=stamp)  # a chunk committed after that read
+        assert not PlayMatchState.objects.get().changed_settled
+        assert play_matches_refresh().accounts == 2  # first (again) and late
+    assert play_matches_refresh().accounts == 2  # read once more with the run ended…
+    assert PlayMatchState.objects.get().changed_settled
+    assert play_matches_refresh().accounts == 0  # …and then no more
+    assert {first.pk, late.pk} <= set(AccountScore.objects.values_list("account_id", flat=True))
 
 
 def test_a_run_that_cannot_take_the_lock_skips():
