@@ -312,10 +312,17 @@ def hand_to_marketing(request: HttpRequest, account_id: int, item_id: int) -> Ht
             return redirect(_url(scope.account.pk))
     else:
         status = 400
-    if not request.htmx:
-        if error:
-            messages.error(request, error)
+    if error:
+        # Refused by the item's state or holder (a colleague claimed it meanwhile): the
+        # form is no longer offered, so a partial could not say why; the page, reloaded,
+        # shows the message and the item as it now stands.
+        messages.error(request, error)
+        if not request.htmx:
             return redirect(_url(scope.account.pk, "#people"))
+        response = HttpResponseClientRefresh()
+        response.status_code = status
+        return response
+    if not request.htmx:
         return render(
             request, TEMPLATE, _page_context(request, account_id, marketing_form=form), status=400
         )
@@ -323,7 +330,6 @@ def hand_to_marketing(request: HttpRequest, account_id: int, item_id: int) -> Ht
         "people": people_get(scope=_scope(request, account_id)),
         "contact_form": ContactForm(),
         "marketing_form": form,
-        "marketing_error": error,
         "account_id": scope.account.pk,
     }
     return render(request, f"{TEMPLATE}#people", context, status=status)

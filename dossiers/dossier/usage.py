@@ -22,7 +22,7 @@ from accounts.models import (
     TrackingPlanEntry,
 )
 from dossiers.charts import TREND_DAYS, Trend, usage_trend
-from scoring.signals import LIMIT_FEATURES, Scope, signals_compute
+from scoring.signals import LIMIT_FEATURES
 
 USAGE_HIGH_PCT = 80  # a limit used this much is highlighted (seed 003: 80 %+ of a limit)
 LIMIT_HIT_RECENT_DAYS = 14  # a limit hit this recently counts as 100 % (scoring.signals)
@@ -96,8 +96,6 @@ def _limits(
 def usage_get(*, account: Account, today: date, days: list[AccountDay]) -> dict:
     """Usage as of ``today``, given the account's rollup ``days`` of the trend window. Also
     the tracking plan's milestones as ``milestone_entries``, for ``milestones_get``."""
-    _facts, signals = signals_compute(scope=Scope((account.pk,)), as_of=today)
-    signal = signals.get(account.pk, {})
     since_30 = today - timedelta(days=30)
     month_start = today.replace(day=1)
     features = {
@@ -149,14 +147,21 @@ def usage_get(*, account: Account, today: date, days: list[AccountDay]) -> dict:
             integrations.append(
                 {"name": name or "unnamed integration", "first": row["first"], "last": row["last"]}
             )
-    departments = list(
+    # Active users by department (each user is in one, maybe ""), so their sums are the
+    # account's active users, counted as ``scoring.signals`` counts them (any user-day in
+    # the window): for this one account only, as the whole signal computation of the
+    # account cost more than the rest of the page.
+    by_department = list(
         AccountUserDay.objects.filter(account=account, day__gt=since_30, day__lte=today)
-        .exclude(user__department="")
         .values("user__department")
-        .annotate(users=Count("user_id", distinct=True))
+        .annotate(
+            users=Count("user_id", distinct=True),
+            users_7=Count("user_id", distinct=True, filter=Q(day__gt=today - timedelta(days=7))),
+        )
         .order_by("-users", "user__department")
-        .values_list("user__department", "users")
+        .values_list("user__department", "users", "users_7")
     )
+    departments = [(name, users) for name, users, _users_7 in by_department if name]
     seats = ProductUser.objects.filter(account=account).count()
     limit_hits: dict[str, dict] = {}
     for day in days:
@@ -179,15 +184,15 @@ def usage_get(*, account: Account, today: date, days: list[AccountDay]) -> dict:
         .order_by("-hits", "key")
     ]
     return {
-        "signals": signal,
-        "active_users_7": signal.get("active_users_7", 0),
-        "active_users_30": signal.get("active_users_30", 0),
+        "active_users_7": sum(users_7 for _name, _users, users_7 in by_department),
+        "active_users_30": sum(users for _name, users, _users_7 in by_department),
         "departments": [{"name": n, "users": u} for n, u in departments],
         "core_features": core_rows,
         "core_used": sum(1 for row in core_rows if row["used"]),
         "integrations": integrations,
         "limits": limits,
-        "usage_pct": signal.get("usage_pct", 0),
+        # The most used limit, as ``scoring.signals`` reports it (``usage_pct``).
+        "usage_pct": max((limit["pct"] for limit in limits), default=0),
         "limit_hits": sorted(limit_hits.values(), key=lambda r: r["last"], reverse=True),
         "paywall": paywall,
         "paywall_days": PAYWALL_DAYS,

@@ -3,9 +3,11 @@ trend verdict's thresholds, contacts, the touch log, who may open what, and a co
 number of queries whatever the account's size."""
 
 import html as html_lib
+import json
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import plotly.graph_objects as go
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -286,6 +288,28 @@ def test_usage_counts_users_departments_features_and_integrations(client, ae):
     assert "github" in page and "slack" in page
 
 
+def test_active_users_are_counted_from_the_rollups_with_or_without_a_department(client, ae):
+    account, *_ = build_account()
+    # Stored by the last scoring run: the page counts today's rollups instead.
+    assert AccountScore.objects.get(account=account).signals["active_users_30"] == 9
+    nameless = ProductUserFactory(account=account, department="")
+    AccountUserDayFactory(account=account, user=nameless, day=today() - timedelta(days=10))
+    AccountUserDayFactory(account=account, user=nameless, day=today() - timedelta(days=12))
+    gone = ProductUserFactory(account=account, department="Sales")
+    AccountUserDayFactory(account=account, user=gone, day=today() - timedelta(days=30))
+    client.force_login(ae)
+    response = client.get(dossier_url(account))
+    usage = response.context["usage"]
+    # 3 users today, one more 10 and 12 days ago; the day 30 days ago is out of the window.
+    assert (usage["active_users_7"], usage["active_users_30"]) == (3, 4)
+    assert usage["departments"] == [
+        {"name": "Engineering", "users": 2},
+        {"name": "Marketing", "users": 1},
+    ]
+    page = section(response, "usage")
+    assert "3 active users, 7 days" in page and "4 active users, 30 days" in page
+
+
 def test_each_plan_limit_has_its_percentage_and_80_percent_is_highlighted(client, ae):
     account, *_ = build_account()
     client.force_login(ae)
@@ -393,6 +417,52 @@ def test_usage_chart_and_score_history_chart_are_drawn_server_side(client, ae):
     assert '"name":"Daily active users"' in html
     assert '"name":"Trend (growing)"' in html
     assert "Usage trend: growing" in section(response, "trend")
+
+
+def figures(html: str) -> dict[str, dict]:
+    """The plotly figures of a page by their div id: data and layout as plotly.js gets them."""
+    found = re.findall(
+        r'Plotly\.newPlot\(\s*"([^"]+)",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displayModeBar"',
+        html,
+        flags=re.S,
+    )
+    return {
+        div: {"data": json.loads(data), "layout": json.loads(layout)} for div, data, layout in found
+    }
+
+
+def test_charts_are_valid_plotly_figures_with_the_thresholds(client, ae):
+    # Built as plain dicts, not through plotly's validating graph objects: validating
+    # them changes nothing, so plotly.js draws what plotly would have built.
+    account, *_ = build_account()
+    client.force_login(ae)
+    charts = figures(client.get(dossier_url(account)).content.decode())
+    assert set(charts) == {"dossier-usage-chart", "dossier-score-chart"}
+    for figure in charts.values():
+        assert json.loads(go.Figure(figure).to_json()) == figure
+    usage = charts["dossier-usage-chart"]
+    assert [(t["type"], t["name"]) for t in usage["data"]] == [
+        ("bar", "Events"),
+        ("scatter", "Daily active users"),
+        ("scatter", "Trend (growing)"),
+    ]
+    assert usage["data"][1]["y"][-1] == 9 and usage["layout"]["yaxis2"]["overlaying"] == "y"
+    score = charts["dossier-score-chart"]
+    assert [t["y"] for t in score["data"]] == [[40, 60, 78, 78], [40] * 4, [0, 20, 38, 38]]
+    assert score["data"][0]["text"] == ["SDR", "SDR", "AE", "AE"]
+    # The AE and SDR thresholds: a dotted line across the plot, labelled at its left end.
+    assert [
+        (s["y0"], s["y1"], s["xref"], s["line"]["dash"]) for s in score["layout"]["shapes"]
+    ] == [
+        (70, 70, "x domain", "dot"),
+        (40, 40, "x domain", "dot"),
+    ]
+    assert [
+        (a["text"], a["y"], a["xanchor"], a["yanchor"]) for a in score["layout"]["annotations"]
+    ] == [
+        ("AE above 70", 70, "left", "bottom"),
+        ("SDR from 40", 40, "left", "bottom"),
+    ]
 
 
 # --- score breakdown ---------------------------------------------------------------------
@@ -875,7 +945,8 @@ def test_the_dossier_runs_a_constant_number_of_queries(client, ae, django_assert
             assert client.get(dossier_url(account)).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    with django_assert_max_num_queries(60):
+    # 50 before the usage section stopped computing every signal of the account.
+    with django_assert_max_num_queries(37):
         client.get(dossier_url(large))
 
 

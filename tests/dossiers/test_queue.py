@@ -327,6 +327,27 @@ def test_the_page_runs_the_same_queries_at_5_and_50_items(
     assert counts[0] == counts[1]
 
 
+def test_each_rows_forms_post_to_its_own_item(login, ae, sdr):
+    # The action URLs are reversed once per page and filled in for every row.
+    items = [make_item(name, route=Route.SDR) for name in ("Acme", "Globex")]
+    items[1].claimed_by = sdr
+    items[1].state = State.CLAIMED
+    items[1].save()
+
+    response = login(sdr).get(QUEUE)
+
+    for item, actions in (
+        (items[0], ("item_claim", "item_disqualify", "item_hand_to_marketing", "item_hand_to_ae")),
+        (items[1], ("item_release", "item_won", "item_lost", "item_disqualify",
+                    "item_hand_to_marketing", "item_hand_to_ae")),
+    ):  # fmt: skip
+        html = row_html(response, item)
+        posted = re.findall(r'<form method="post" action="([^"]+)"', html)
+        assert posted == [reverse(f"dossiers:{name}", args=[item.pk]) for name in actions]
+        assert re.findall(r'hx-post="([^"]+)"', html) == posted
+        assert f'data-dossier-url="{reverse("dossiers:dossier", args=[item.account_id])}"' in html
+
+
 # --- actions ------------------------------------------------------------------------------
 
 
