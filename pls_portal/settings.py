@@ -250,6 +250,8 @@ PLS_JOB_STALE_MINUTES = env.int("PLS_JOB_STALE_MINUTES", default=30)
 # Two per CPU: each waits on PostgreSQL about as long as it computes, so one per CPU
 # leaves the CPUs half idle.
 PLS_SCORING_PROCESSES = env.int("PLS_SCORING_PROCESSES", default=min(2 * (os.cpu_count() or 1), 8))
+# Accounts a scoring run reads, scores and writes per transaction.
+PLS_SCORING_CHUNK = env.int("PLS_SCORING_CHUNK", default=5000)
 
 LOGGING = {
     "version": 1,

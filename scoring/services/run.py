@@ -161,14 +161,16 @@ def scoring_run(
     full: bool = False,
     account_ids: list[int] | None = None,
     progress: JobProgress | None = None,
-    chunk_size: int = CHUNK,
+    chunk_size: int | None = None,
 ) -> ScoringResult:
     """Score the accounts whose usage changed since the last run (or all, or the given
-    ids), one run at a time: a run that cannot take the lock skips."""
+    ids), one run at a time: a run that cannot take the lock skips. Chunks are
+    ``PLS_SCORING_CHUNK`` accounts unless ``chunk_size`` says otherwise."""
+    size = chunk_size or django_settings.PLS_SCORING_CHUNK
     with task_lock(name=SCORING_LOCK, ttl=FULL_LOCK_TTL if full else SCORING_LOCK_TTL) as got:
         if not got:
             return ScoringResult(skipped=True)
-        return _scoring_run(full=full, account_ids=account_ids, progress=progress, size=chunk_size)
+        return _scoring_run(full=full, account_ids=account_ids, progress=progress, size=size)
 
 
 def _scoring_run(

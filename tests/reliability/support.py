@@ -289,7 +289,7 @@ def shell(database_url: str, code: str, *, timeout: float = 600) -> str:
 class Worker:
     """A real Celery worker process (solo pool, every queue, no beat) on a database."""
 
-    def __init__(self, *, database_url: str, log: Path) -> None:
+    def __init__(self, *, database_url: str, log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         command = [
             PYTHON, "-m", "celery", "-A", "pls_portal", "worker",
@@ -299,7 +299,11 @@ class Worker:
         ]  # fmt: skip
         with log.open("a") as out:
             self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=app_env(database_url), stdout=out, stderr=out
+                command,
+                cwd=BASE_DIR,
+                env=app_env(database_url, **(env or {})),
+                stdout=out,
+                stderr=out,
             )
 
     def wait_ready(self, timeout: float = 60) -> None:

@@ -347,7 +347,14 @@ def test_a_full_rescore_killed_mid_run_and_rerun_equals_an_uninterrupted_rescore
 
 def _rescore_drill(url: str, reference_url: str, broker, logs: Path, facts) -> None:
     accounts = scalar(url, "SELECT count(*) FROM accounts_account")
-    worker = Worker(database_url=url, log=logs / "rescore-worker-1.log")
+    # Small chunks in two processes: the run is many short transactions, so the kill lands
+    # mid-run however fast the machine (at the default 5,000 the drill's 20,000 accounts
+    # are four chunks scored at once, and the run can end between two polls).
+    worker = Worker(
+        database_url=url,
+        log=logs / "rescore-worker-1.log",
+        env={"PLS_SCORING_CHUNK": "500", "PLS_SCORING_PROCESSES": "2"},
+    )
     try:
         worker.wait_ready()
         killed_job = _rescore_start(url)
