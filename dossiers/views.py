@@ -7,11 +7,16 @@ again (NotInPool → 404) and words its errors for the rep, naming the field.
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template import engines
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from dossiers.forms import (
@@ -63,6 +68,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "rows": result.rows,
+        "rows_html": rows_html(request, result.rows, cooldown_days=result.cooldown_days),
         "page": result.page,
         "query": query.urlencode(),
         "cooldown_days": result.cooldown_days,
@@ -77,6 +83,34 @@ def queue(request: HttpRequest) -> HttpResponse:
     response = render(request, f"{PAGE}#rows" if rows_only else PAGE, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def rows_html(
+    request: HttpRequest,
+    rows: list[dict],
+    *,
+    cooldown_days: int,
+    error: str = "",
+    open_form: str = "",
+    posted=None,
+) -> str:
+    """The queue's rows as HTML (``templates/jinja2/dossiers/queue_rows.html``): the one
+    template of the page a rep's 25 rows repeat, in Jinja2 for speed (pls_portal.jinja_env)."""
+    template = engines["jinja2"].get_template("dossiers/queue_rows.html")
+    context = {
+        "rows": rows,
+        "error": error,
+        "open_form": open_form,
+        "posted": posted or {},
+        "cooldown_days": cooldown_days,
+        "currency": settings.PLS_CURRENCY,
+        "read_only": read_only(request.user),
+        # Once per page: the backend's own csrf_input would mask a new token per form.
+        "csrf_input": format_html(
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)
+        ),
+    }
+    return mark_safe(template.render(context))  # noqa: S308 (autoescaped by Jinja2)
 
 
 def _row(
@@ -101,15 +135,15 @@ def _row(
     row = queue_row(user=request.user, item_id=item_id)
     if row is None:
         return _flash(request, error or gone or "This item has left your queue.", status=status)
-    context = {
-        "row": row,
-        "error": error,
-        "open_form": open_form,
-        "posted": request.POST,
-        "cooldown_days": cooldown_days(),
-        "read_only": read_only(request.user),
-    }
-    return render(request, f"{PAGE}#row", context, status=status)
+    html = rows_html(
+        request,
+        [row],
+        cooldown_days=cooldown_days(),
+        error=error,
+        open_form=open_form,
+        posted=request.POST,
+    )
+    return HttpResponse(html, status=status)
 
 
 def _flash(

@@ -81,6 +81,15 @@ TEMPLATES = [
             ],
         },
     },
+    # Hot-path fragments only (pls_portal/jinja_env.py), rendered through
+    # ``engines["jinja2"]`` by name; nothing asks the Django engine for jinja2/… names.
+    {
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "pls_portal.jinja_env.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------
