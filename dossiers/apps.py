@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class DossiersConfig(AppConfig):
     name = "dossiers"
+
+    def ready(self) -> None:
+        from dossiers.dossier.cache import cache_watch
+
+        cache_watch()

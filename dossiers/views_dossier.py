@@ -6,6 +6,7 @@ and plain form posts with a redirect back to the dossier."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,17 +14,20 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.services.contacts import contact_add
 from dossiers import charts
-from dossiers.dossier.page import dossier_get
+from dossiers.dossier.cache import cached, people_key, sections_key
+from dossiers.dossier.page import account_sections_get, dossier_rest_get
 from dossiers.dossier.people import people_get
 from dossiers.dossier.scope import (
     DossierNotFound,
     DossierScope,
     dossier_scope,
+    item_dict,
     item_in_scope,
     touch_in_scope,
 )
@@ -42,6 +46,9 @@ from scoring.services.queue import (
 )
 
 TEMPLATE = "dossiers/dossier.html"
+SECTIONS_TEMPLATE = "dossiers/_account_sections.html"
+BUYERS_TEMPLATE = "dossiers/_people_buyers.html"
+USERS_TEMPLATE = "dossiers/_people_users.html"
 
 
 class TouchForm(forms.Form):
@@ -107,33 +114,81 @@ def _url(account_id: int, anchor: str = "") -> str:
     return reverse("dossiers:dossier", kwargs={"account_id": account_id}) + anchor
 
 
+def _account_sections(account, today) -> dict:
+    """The account sections rendered, with what the rest of the page shows of them: the
+    name, domains and headline score, the milestones (timeline) and the seats (people).
+    Cached while the account's data stays the same (dossiers.dossier.cache)."""
+
+    def build() -> dict:
+        data = account_sections_get(account=account, today=today)
+        trend, score, overview = data["trend"], data["score"], data["overview"]
+        context = {
+            **data,
+            "usage_chart": charts.usage_figure(
+                days=trend["days"],
+                active_users=trend["active_users"],
+                events=trend["events"],
+                trend=trend["trend"],
+            ),
+            "score_chart": (
+                charts.score_figure(
+                    history=score["history"],
+                    ae_threshold=score["ae_threshold"],
+                    sdr_threshold=score["sdr_threshold"],
+                    now=timezone.now(),
+                )
+                if score and score["history"]
+                else ""
+            ),
+            "currency": settings.PLS_CURRENCY,
+        }
+        return {
+            "html": render_to_string(SECTIONS_TEMPLATE, context),
+            "overview": {key: overview[key] for key in ("id", "name", "domains", "merged_into")},
+            "score": (
+                {key: score[key] for key in ("score", "route", "route_label")} if score else None
+            ),
+            "milestones": data["milestones"],
+            "seats": data["usage"]["seats"],
+        }
+
+    return cached(sections_key(account, today=today), build)
+
+
+def _people(scope: DossierScope, *, users_total: int | None = None) -> dict:
+    """The people section: the likely buyers and the other users rendered (cached while
+    the account, its contacts and its item's buyers stay the same), and what the user
+    may do there."""
+
+    def build() -> dict:
+        people = people_get(scope=scope, users_total=users_total)
+        return {
+            "buyers_html": render_to_string(BUYERS_TEMPLATE, {"people": people}),
+            "users_html": render_to_string(USERS_TEMPLATE, {"people": people}),
+            "buyers": bool(people["buyers"]),
+        }
+
+    people = cached(people_key(scope, today=timezone.now().date()), build)
+    return {
+        "buyers_html": mark_safe(people["buyers_html"]),  # noqa: S308 (our template's output)
+        "users_html": mark_safe(people["users_html"]),  # noqa: S308 (our template's output)
+        "buyers": people["buyers"],
+        "missing_buyer": not people["buyers"],
+        "can_add_contact": not scope.read_only,
+        "can_hand_to_marketing": scope.can_act and not people["buyers"],
+        "item": item_dict(scope.item) if scope.item else None,
+    }
+
+
 def _page_context(request: HttpRequest, account_id: int, **forms_) -> dict:
-    try:
-        dossier = dossier_get(user=request.user, account_id=account_id)
-    except DossierNotFound:
-        raise Http404("No such account in your pool.") from None
-    trend = dossier["trend"]
-    score = dossier["score"]
+    scope = _scope(request, account_id)
+    sections = _account_sections(scope.account, timezone.now().date())
     context = {
-        **dossier,
-        "usage_chart": charts.usage_figure(
-            days=trend["days"],
-            active_users=trend["active_users"],
-            events=trend["events"],
-            trend=trend["trend"],
-        ),
-        "score_chart": (
-            charts.score_figure(
-                history=score["history"],
-                ae_threshold=score["ae_threshold"],
-                sdr_threshold=score["sdr_threshold"],
-                now=timezone.now(),
-            )
-            if score and score["history"]
-            else ""
-        ),
-        "trend_threshold": charts.TREND_THRESHOLD_PCT_PER_DAY,
-        "trend_min_days": charts.TREND_MIN_DAYS,
+        **dossier_rest_get(scope=scope, user=request.user, milestones=sections["milestones"]),
+        "people": _people(scope, users_total=sections["seats"]),
+        "overview": sections["overview"],
+        "score": sections["score"],
+        "account_sections": mark_safe(sections["html"]),  # noqa: S308 (our template's output)
         "touch_form": TouchForm(),
         "response_form": ResponseForm(),
         "contact_form": ContactForm(),
@@ -279,7 +334,8 @@ def contact_new(request: HttpRequest, account_id: int) -> HttpResponse:
             request, TEMPLATE, _page_context(request, account_id, contact_form=form), status=400
         )
     context = {
-        "people": people_get(scope=scope),
+        # Read again: the key of the cached people counts the contact just added.
+        "people": _people(_scope(request, scope.account.pk)),
         "contact_form": form,
         "marketing_form": MarketingForm(),
         "account_id": scope.account.pk,
@@ -327,7 +383,7 @@ def hand_to_marketing(request: HttpRequest, account_id: int, item_id: int) -> Ht
             request, TEMPLATE, _page_context(request, account_id, marketing_form=form), status=400
         )
     context = {
-        "people": people_get(scope=_scope(request, account_id)),
+        "people": _people(_scope(request, account_id)),
         "contact_form": ContactForm(),
         "marketing_form": form,
         "account_id": scope.account.pk,

@@ -117,6 +117,13 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache ----------------------------------------------------------------------------
+
+# What pages keep between requests (the dossier's account sections, pls_portal/cache.py).
+# Production: one cache every web process shares, CACHE_URL=redis://host:6379/N; unset,
+# each process keeps its own in memory.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 # --- Users, login, lockout ------------------------------------------------------------
 
 AUTH_USER_MODEL = "pls_portal.User"

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from tests.factories import UserFactory
@@ -30,6 +31,13 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: cached page fragments are keyed on row
+    values, and a rolled-back test's ids come back in the next one."""
+    cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

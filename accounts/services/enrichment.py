@@ -24,6 +24,7 @@ from accounts.enrichment import get_provider, network_bounds
 from accounts.models import Account, Firmographic, ImportRow, IPRange
 from accounts.services.arr import accounts_arr_recompute
 from accounts.services.identity import account_set_fields
+from pls_portal.cache import generation_bump
 from pls_portal.services import JobProgress
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,8 @@ def _store_ip_ranges(records: dict[str, dict], result: ImportResult) -> None:
             result.unchanged += 1
     IPRange.objects.bulk_create(create)
     IPRange.objects.bulk_update(update, ["first", "last", "domain", "company"])
+    if create or update:  # bulk writes send no signal: cached pages see new ranges now
+        generation_bump()
     result.created += len(create)
     result.updated += len(update)
 

@@ -1,4 +1,9 @@
-"""The whole dossier page: every section, each read once and shared where two need it."""
+"""The whole dossier page: every section, each read once and shared where two need it.
+
+Two halves: the account sections (``account_sections_get``: overview, usage, milestones,
+trend, score), a function of the account's data that the page caches
+(``dossiers.dossier.cache``), and the rest (``dossier_rest_get``: the item, touch log,
+timeline, play, and ``people_get``), read on every request."""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from accounts.models import AccountDay
+from accounts.models import Account, AccountDay
 from dossiers.charts import TREND_DAYS
 from dossiers.dossier.overview import overview_get
 from dossiers.dossier.people import people_get
 from dossiers.dossier.play import play_get
-from dossiers.dossier.scope import dossier_scope, item_dict
+from dossiers.dossier.scope import DossierScope, dossier_scope, item_dict
 from dossiers.dossier.score import score_get
 from dossiers.dossier.timeline import timeline_get
 from dossiers.dossier.touch_log import touch_log_get, touches_for
@@ -19,11 +24,8 @@ from dossiers.dossier.usage import milestones_get, trend_get, usage_get
 from pls_portal.models import User
 
 
-def dossier_get(*, user: User, account_id: int, today: date | None = None) -> dict:
-    """Every section of the dossier (DossierNotFound when the user may not open it)."""
-    scope = dossier_scope(user=user, account_id=account_id)
-    account = scope.account
-    today = today or timezone.now().date()
+def account_sections_get(*, account: Account, today: date) -> dict:
+    """Overview, usage, milestones, trend and score of the account as of ``today``."""
     days = list(
         AccountDay.objects.filter(
             account=account, day__gt=today - timedelta(days=TREND_DAYS), day__lte=today
@@ -31,17 +33,38 @@ def dossier_get(*, user: User, account_id: int, today: date | None = None) -> di
     )
     usage = usage_get(account=account, today=today, days=days)
     milestones = milestones_get(account=account, entries=usage.pop("milestone_entries"))
-    touches = touches_for(items=scope.items)
     return {
-        "scope": scope,
         "overview": overview_get(account=account),
         "usage": usage,
         "milestones": milestones,
         "trend": trend_get(account=account, today=today, days=days),
         "score": score_get(account=account),
+    }
+
+
+def dossier_rest_get(*, scope: DossierScope, user: User, milestones: dict) -> dict:
+    """The item, touch log, timeline and play (``milestones`` from the account sections,
+    which the timeline shows too). The people are ``people_get``'s, read apart: the
+    page caches them (dossiers.dossier.cache)."""
+    touches = touches_for(items=scope.items)
+    active = next((i for i in scope.items if i.is_active), None)
+    return {
+        "scope": scope,
         "timeline": timeline_get(scope=scope, touches=touches, milestones=milestones),
-        "people": people_get(scope=scope, users_total=usage["seats"]),
-        "play": play_get(account=account, user=user),
+        "play": play_get(
+            account=scope.account, user=user, buyers=active.buyers if active else None
+        ),
         "touch_log": touch_log_get(scope=scope, touches=touches),
         "items": [item_dict(i) for i in scope.items],
     }
+
+
+def dossier_get(*, user: User, account_id: int, today: date | None = None) -> dict:
+    """Every section of the dossier, uncached (DossierNotFound when the user may not
+    open it)."""
+    scope = dossier_scope(user=user, account_id=account_id)
+    today = today or timezone.now().date()
+    sections = account_sections_get(account=scope.account, today=today)
+    rest = dossier_rest_get(scope=scope, user=user, milestones=sections["milestones"])
+    people = people_get(scope=scope, users_total=sections["usage"]["seats"])
+    return {**sections, **rest, "people": people}

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Count, Max, OuterRef, Q, Subquery, Value, When
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from pls_portal.models import Role, User
 from scoring.engine import Settings
-from scoring.models import QueueItem, RuleSet, Touch
+from scoring.models import AccountScore, QueueItem, RuleSet, Touch
 from scoring.services.queue import pool_q
 
 
@@ -39,8 +39,20 @@ def display_name(user: User | None) -> str:
 
 def dossier_scope(*, user: User, account_id: int) -> DossierScope:
     """The account if the user may open its dossier, else DossierNotFound. Three queries."""
+    score = AccountScore.objects.filter(account=OuterRef("pk"))
+    contacts = Contact.objects.filter(account=OuterRef("pk")).order_by().values("account")
     account = (
-        Account.objects.select_related("plan", "owner", "merged_into").filter(pk=account_id).first()
+        Account.objects.select_related("plan", "owner", "merged_into")
+        # The score's change stamps and the contacts', for the keys of the cached parts
+        # (dossiers.dossier.cache).
+        .annotate(
+            score_changed_at=Subquery(score.values("changed_at")),
+            score_scored_at=Subquery(score.values("scored_at")),
+            contacts_count=Subquery(contacts.annotate(n=Count("pk")).values("n")),
+            contacts_newest=Subquery(contacts.annotate(m=Max("pk")).values("m")),
+        )
+        .filter(pk=account_id)
+        .first()
     )
     if account is None or user.role not in (Role.REP, Role.PM, Role.ADMIN):
         raise DossierNotFound(account_id)

@@ -1,0 +1,87 @@
+"""The dossier's account sections, cached: overview, usage, onboarding, the usage trend
+and score charts and the score breakdown, rendered once and kept for ``TTL``.
+
+They are a function of the account's own data. That changes when the account row is
+written (by anyone: an admin's edit, enrichment, a merge, the rollup's ARR potential),
+when the rollup re-rolls its days (``Account.usage_changed_at``: new events, a
+re-classification, a rebuild), when scoring writes its score (``AccountScore.changed_at``
+and ``scored_at``), and when an admin edits what every account is measured by (the
+data generation, ``pls_portal.cache``). The key holds every one of them, and the day
+(the windows slide at midnight), so a change shows on the next request. What the key
+cannot see, a new anonymous visitor from the company's network or a user's department
+changing without new usage, shows within ``TTL``.
+
+The rest of the page, the item and what the user may do with it, the touch log, the
+timeline, the people and the play, is read on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import date
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from accounts.models import Account
+from pls_portal.cache import generation, generation_watch
+
+TTL = 600  # seconds
+
+
+def key_of(prefix: str, parts: tuple) -> str:
+    """``prefix:`` and a digest of ``parts`` (values with a stable ``repr``)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return f"{prefix}:{digest}"
+
+
+def account_stamp(account: Account, *, today: date) -> tuple:
+    """What the account sections are a function of: every concrete field of the account
+    row, its score's change stamps (``dossier_scope`` reads them with the account), the
+    day and the data generation."""
+    row = tuple(getattr(account, f.attname) for f in Account._meta.concrete_fields)
+    score = (getattr(account, "score_changed_at", None), getattr(account, "score_scored_at", None))
+    return (row, score, today, generation())
+
+
+def sections_key(account: Account, *, today: date) -> str:
+    return key_of(f"dossier:sections:{account.pk}", account_stamp(account, today=today))
+
+
+def cached(key: str, build: Callable[[], dict]) -> dict:
+    """The cached value of ``key``, else ``build()`` stored under it."""
+    value = cache.get(key)
+    if value is None:
+        value = build()
+        cache.set(key, value, TTL)
+    return value
+
+
+def _account_touched(sender, instance, **_signal) -> None:
+    """A domain added to or taken from an account changes its sections: touch the row."""
+    Account.objects.filter(pk=instance.account_id).update(updated_at=timezone.now())
+
+
+def cache_watch() -> None:
+    """At start-up: which writes make cached sections stale (see the module's doc)."""
+    from accounts.models import AccountDomain, IPRange, Plan, PlanLimit, TrackingPlanEntry
+    from playbooks.models import Play
+    from scoring.models import Rule, RuleSet
+
+    generation_watch(TrackingPlanEntry, Plan, PlanLimit, IPRange, RuleSet, Rule, Play)
+    for signal in (post_save, post_delete):
+        signal.connect(_account_touched, sender=AccountDomain, dispatch_uid="dossier-domains")
+
+
+def people_key(scope, *, today: date) -> str:
+    """The people's key: the account's stamp, its contacts' (count and newest, read with
+    the account) and the item whose stored buyers they list."""
+    account, item = scope.account, scope.item
+    parts = (
+        account_stamp(account, today=today),
+        (getattr(account, "contacts_count", None), getattr(account, "contacts_newest", None)),
+        None if item is None else (item.pk, item.is_active, item.buyers),
+    )
+    return key_of(f"dossier:people:{account.pk}", parts)

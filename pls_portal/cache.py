@@ -1,0 +1,45 @@
+"""The data generation: one number every cached page fragment is keyed on, bumped when
+an admin changes what every account is measured by.
+
+A fragment built from an account's own rows is keyed on their change stamps (see
+``dossiers/dossier/cache.py``). What is shared by every account (the tracking plan,
+plans and their limits, rule sets, IP ranges, plays) bumps this generation instead:
+on every save or delete of those models (``generation_watch``, connected at start-up)
+and after the bulk writes that send no signal (``generation_bump`` called by them).
+Bumping makes every cached fragment stale at once; they rebuild on their next read.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+GENERATION_KEY = "pls:data-generation"
+
+
+def generation() -> int:
+    """The current generation (0 until the first bump, and after a cache flush)."""
+    return cache.get(GENERATION_KEY, 0)
+
+
+def generation_bump(**_signal) -> None:
+    """A new generation once the current transaction commits (at once outside one)."""
+    transaction.on_commit(_bump)
+
+
+def _bump() -> None:
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:  # not set yet, or evicted: start past any number used before
+        cache.add(GENERATION_KEY, time.time_ns(), timeout=None)
+
+
+def generation_watch(*models) -> None:
+    """Bump the generation on every save and delete of these models."""
+    for model in models:
+        uid = f"pls-generation-{model._meta.label_lower}"
+        post_save.connect(generation_bump, sender=model, dispatch_uid=f"{uid}-save")
+        post_delete.connect(generation_bump, sender=model, dispatch_uid=f"{uid}-delete")
