@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate  # after the project root is importable
@@ -67,6 +69,7 @@ REP_PREFIX = "bench-"
 CLAIMS_PER_REP = 3
 TIMED_REQUESTS = 5  # in-process, one at a time: the median is the page's own cost
 TRIVIAL_URL = "/logged-out/"
+DEFAULT_CACHE = "redis://127.0.0.1:6379/14"
 QUEUE_URL = "/queue/"
 DOSSIER_LINK = re.compile(r'href="(/queue/accounts/\d+/)"')
 OPTION = re.compile(r'<option value="([^"]+)"')  # a choice of a filter, "any" left out
@@ -226,6 +229,7 @@ def query_counts(*, reps: int) -> dict[str, dict]:
     """Queries of each page for the first AE and the first SDR of the bench reps (each
     request made once unmeasured first), with the rows a queue page listed and the
     median time of the page in-process, one request at a time (no load)."""
+    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -259,6 +263,26 @@ def query_counts(*, reps: int) -> dict[str, dict]:
             }
             return html
 
+        def cold(label: str, url: str, client=client, who=username) -> None:
+            """The page with nothing cached: each timed request after emptying the cache."""
+            cache.clear()
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            made = len(queries)
+            if response.status_code != 200:
+                sys.exit(f"{who}: GET {url} answered {response.status_code}")
+            timings = []
+            for _ in range(TIMED_REQUESTS):
+                cache.clear()
+                started = time.perf_counter()
+                client.get(url)
+                timings.append(time.perf_counter() - started)
+            counts[label] = {
+                "queries": made,
+                "rows": None,
+                "ms": round(1000 * statistics.median(timings), 1),
+            }
+
         who = rep_type.upper()
         first = count(f"{who} queue: first page", QUEUE_URL, {})
         second = ""
@@ -270,6 +294,7 @@ def query_counts(*, reps: int) -> dict[str, dict]:
             links = DOSSIER_LINK.findall(html)
             if links:
                 count(f"{who} dossier: an account of the {label} page", links[0], {})
+                cold(f"{who} dossier, cache cold: an account of the {label} page", links[0])
         count(f"{who} trivial page", TRIVIAL_URL, {})
     return counts
 
@@ -477,6 +502,21 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def _cache_sentence(use: dict | None) -> str:
+    """How often the page phases found the dossier's parts in the cache."""
+    if not use:
+        return "Cache: not measured."
+    reads = use["hits"] + use["misses"]
+    share = f"{100 * use['hits'] / reads:.0f} %" if reads else "—"
+    return (
+        f"Cache (the dossier's account sections, people and play, shared in Redis as "
+        f"`docs/deploy.md` sets it up, empty at the start): {use['hits']:,} hits and "
+        f"{use['misses']:,} misses in the page phases ({share} hits). The reps work one "
+        "shared pool, so they open the same accounts; the cold rows below are a dossier's "
+        "cost when nobody opened it since its account last changed."
+    )
+
+
 def write_report(result: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pages.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -519,6 +559,8 @@ def write_report(result: dict) -> None:
         f"{load['cpu_ms_per_request']['pages']} ms ("
         + ", ".join(f"{name} {used} s" for name, used in load["cpu_seconds"]["pages"].items())
         + f" in {load['pages_seconds']:g} s of page phases on {machine['cpu_count']} CPUs).",
+        "",
+        _cache_sentence(load.get("cache")),
         "",
     ]
     databases = list(counts)
@@ -600,6 +642,11 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="a population of another size whose query counts must be the same",
     )
+    parser.add_argument(
+        "--cache-url",
+        default=DEFAULT_CACHE,
+        help=f"the cache the web processes share, emptied first (default {DEFAULT_CACHE})",
+    )
     args = parser.parse_args(argv)
     if not args.database_url:
         sys.exit("set DATABASE_URL or pass --database-url postgres://user@host:5432/pls_bench")
@@ -609,8 +656,10 @@ def main(argv: list[str] | None = None) -> None:
         generate._check_url(args.compare_database_url)
 
     static_root = tempfile.mkdtemp(prefix="pls-bench-static-")
-    env = server_environment(args.database_url, static_root)
+    env = server_environment(args.database_url, static_root) | {"CACHE_URL": args.cache_url}
     os.environ.update(env)
+    cache_server = redis.Redis.from_url(args.cache_url)
+    cache_server.flushdb()
     generate.configure(args.database_url)
 
     from django.core.management import call_command
@@ -666,11 +715,17 @@ def main(argv: list[str] | None = None) -> None:
             totals = {"trivial": Latencies(), "pages": Latencies()}
             walls = {"trivial": 0.0, "pages": 0.0}
             cpu: dict[str, dict[str, float]] = {"trivial": {}, "pages": {}}
+            cache_use = {"hits": 0, "misses": 0}
             for number in range(1, args.rounds + 1):
                 for phase in ("trivial", "pages"):
                     before = cpu_snapshot(server.process.pid)
+                    stats = cache_server.info("stats")
                     out, wall = run_phase(reps, trivial=phase == "trivial", seconds=args.seconds)
                     used = cpu_used(before, cpu_snapshot(server.process.pid))
+                    if phase == "pages":
+                        after = cache_server.info("stats")
+                        for name in cache_use:
+                            cache_use[name] += after[f"keyspace_{name}"] - stats[f"keyspace_{name}"]
                     for name, seconds in used.items():
                         cpu[phase][name] = cpu[phase].get(name, 0.0) + seconds
                     totals[phase].merge(out)
@@ -692,6 +747,8 @@ def main(argv: list[str] | None = None) -> None:
             "trivial_rps": round(totals["trivial"].requests / walls["trivial"], 1),
             "pages_rps": round(totals["pages"].requests / walls["pages"], 1),
             "pages_seconds": round(walls["pages"], 1),
+            # Reads of the shared cache during the page phases (Redis's own counters).
+            "cache": cache_use,
             "cpu_seconds": {
                 phase: {name: round(used, 1) for name, used in by_name.items()}
                 for phase, by_name in cpu.items()

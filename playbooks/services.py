@@ -330,14 +330,11 @@ def play_match_for(*, account_id: int) -> PlayMatch | None:
     )
 
 
-def play_message_for(
-    *, account_id: int, rep: User | None, match: PlayMatch | None = None
-) -> FilledMessage | None:
-    """The account's stored best play (``match`` when the caller read it) and its first
-    message filled with the account's own numbers; None when no active play matches. A
-    bad template never raises: the error is in ``error``. A constant number of queries."""
-    if match is None:
-        match = play_match_for(account_id=account_id)
+def play_message_for(*, account_id: int, rep: User | None) -> FilledMessage | None:
+    """The account's stored best play and its first message filled with the account's
+    own numbers; None when no active play matches. A bad template never raises: the
+    error is in ``error``. A constant number of queries."""
+    match = play_match_for(account_id=account_id)
     if match is None:
         return None
     context = message_context(account_id=account_id, rep=rep)

@@ -6,7 +6,9 @@ A fragment built from an account's own rows is keyed on their change stamps (see
 plans and their limits, rule sets, IP ranges, plays) bumps this generation instead:
 on every save or delete of those models (``generation_watch``, connected at start-up)
 and after the bulk writes that send no signal (``generation_bump`` called by them).
-Bumping makes every cached fragment stale at once; they rebuild on their next read.
+Bumping makes every cached fragment stale at once; they rebuild on their next read. The
+generation starts at the clock's nanoseconds, so one that was lost (a cache flush, an
+eviction) never comes back to a number fragments were stored under before.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ GENERATION_KEY = "pls:data-generation"
 
 
 def generation() -> int:
-    """The current generation (0 until the first bump, and after a cache flush)."""
-    return cache.get(GENERATION_KEY, 0)
+    """The current generation: set on first use, so every later read is a cache hit."""
+    value = cache.get(GENERATION_KEY)
+    if value is None:
+        cache.add(GENERATION_KEY, time.time_ns(), timeout=None)
+        value = cache.get(GENERATION_KEY, 0)
+    return value
 
 
 def generation_bump(**_signal) -> None:
@@ -33,7 +39,7 @@ def generation_bump(**_signal) -> None:
 def _bump() -> None:
     try:
         cache.incr(GENERATION_KEY)
-    except ValueError:  # not set yet, or evicted: start past any number used before
+    except ValueError:  # evicted: start past any number used before
         cache.add(GENERATION_KEY, time.time_ns(), timeout=None)
 
 

@@ -41,9 +41,14 @@ def account_stamp(account: Account, *, today: date) -> tuple:
     """What the account sections are a function of: every concrete field of the account
     row, its score's change stamps (``dossier_scope`` reads them with the account), the
     day and the data generation."""
+    memo = getattr(account, "_dossier_stamp", None)
+    if memo is not None and memo[0] == today:  # once per request: each key uses it
+        return memo[1]
     row = tuple(getattr(account, f.attname) for f in Account._meta.concrete_fields)
     score = (getattr(account, "score_changed_at", None), getattr(account, "score_scored_at", None))
-    return (row, score, today, generation())
+    stamp = (row, score, today, generation())
+    account._dossier_stamp = (today, stamp)
+    return stamp
 
 
 def sections_key(account: Account, *, today: date) -> str:
