@@ -17,11 +17,13 @@ In one run, on PostgreSQL:
 2. **Query counts**, in-process (Django's test client, ``CaptureQueriesContext``) in a
    process of its own per database, with production settings: the queue (first page,
    second page, every filter) and two dossiers (accounts of the first and second page)
-   for an AE and an SDR, after one unmeasured request each. With
-   ``--compare-database-url`` (a population of another size) the same counts there,
-   which must be equal.
+   for an AE and an SDR, after one unmeasured request each; each dossier also with the
+   cache emptied before every request (its cost when nobody opened the account since it
+   last changed). With ``--compare-database-url`` (a population of another size) the
+   same counts there, which must be equal.
 3. **Load**: gunicorn with production settings (``DEBUG=0``, collected static files,
-   ``--workers`` sync workers), ``--reps`` client threads, each logged in once through
+   ``--workers`` sync workers, the shared Redis cache ``--cache-url`` as
+   ``docs/deploy.md`` sets it up, emptied at the start), ``--reps`` client threads, each logged in once through
    the login form (a real session cookie), with no think time. Rounds of two phases of
    ``--seconds`` each: every rep requesting the trivial page (``/logged-out/``: the whole
    middleware stack, the session and user, the base layout), then every rep working its

@@ -57,6 +57,19 @@ def pool_q(user: User) -> Q:
     )
 
 
+def in_pool(user: User, item: QueueItem) -> bool:
+    """``pool_q`` for one item already read: the same rule, in Python."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role != Role.REP:
+        return False
+    if user.rep_type == RepType.SDR:
+        return item.route == Route.SDR
+    return item.route in (Route.AE, Route.INBOUND) or (
+        item.route == Route.EXPANSION and item.owner_id in (None, user.pk)
+    )
+
+
 def _settings() -> Settings:
     rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
     return Settings.of(rule_set) if rule_set else Settings()

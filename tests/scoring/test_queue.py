@@ -15,6 +15,8 @@ from scoring.services.queue import (
     AlreadyClaimed,
     NotInPool,
     QueueError,
+    in_pool,
+    pool_q,
     queue_item_claim,
     queue_item_close,
     queue_item_disqualify,
@@ -26,6 +28,7 @@ from scoring.services.queue import (
     touch_response,
 )
 from tests.factories import AccountFactory, UserFactory
+from tests.scoring.factories import QueueItemFactory
 
 State = QueueItem.State
 
@@ -344,3 +347,18 @@ def test_concurrent_claims_have_exactly_one_winner():
         thread.join()
     assert sorted(outcomes) == ["lost"] * 7 + ["won"]
     assert RouteChange.objects.filter(item=item, to_state="claimed").count() == 1
+
+
+def test_in_pool_agrees_with_pool_q_for_every_route_owner_and_role(ae, sdr, pm, admin_user):
+    """The dossier decides pool membership in Python (in_pool) for items it has read;
+    the queue in SQL (pool_q): both must say the same for every case."""
+    other = UserFactory(username="other-ae", ae=True)
+    items = [
+        QueueItemFactory(route=route, owner=owner)
+        for route in Route.values
+        for owner in (None, ae, other)
+    ]
+    for user in (ae, sdr, pm, admin_user, other):
+        in_sql = set(QueueItem.objects.filter(pool_q(user)).values_list("pk", flat=True))
+        in_python = {item.pk for item in items if in_pool(user, item)}
+        assert in_python == in_sql, user.username
