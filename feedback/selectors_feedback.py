@@ -52,17 +52,29 @@ def my_work(*, user: User) -> MyWork:
     close first, in one query. PMs work no items."""
     if user.role not in (Role.REP, Role.ADMIN):
         return MyWork()
+    # A plain superset (the user's items, active or closed without feedback), narrowed
+    # below: the exact condition as one OR of ANDs costs PostgreSQL more to plan (about
+    # 4 ms with the table's indexes) than the query costs to run.
     rows = (
         QueueItem.objects.filter(
-            Q(state__in=QueueItem.ACTIVE_STATES, claimed_by=user)
-            | (owed_q(user) & Q(feedback__isnull=True))
+            Q(claimed_by=user) | Q(closed_by=user),
+            state__in=[*QueueItem.ACTIVE_STATES, *CLOSED_WITH_FEEDBACK],
         )
+        .filter(Q(state__in=QueueItem.ACTIVE_STATES) | Q(feedback__isnull=True))
         .order_by("closed_at", "pk")
-        .values("pk", "state", "account__name", "closed_at", "close_reason")
-    )
+        .values(
+            "pk", "state", "account__name", "closed_at", "close_reason", "claimed_by_id",
+            "closed_by_id",
+        )
+    )  # fmt: skip
     claimed, due = 0, []
     for row in rows:
-        if row["state"] in CLOSED_WITH_FEEDBACK:
+        if row["state"] in QueueItem.ACTIVE_STATES:
+            if row["claimed_by_id"] == user.pk:
+                claimed += 1
+        elif row["claimed_by_id"] == user.pk or (
+            row["claimed_by_id"] is None and row["closed_by_id"] == user.pk
+        ):  # owed_q: the claimant owes it, else whoever closed it
             due.append(
                 {
                     "item_id": row["pk"],
@@ -73,8 +85,6 @@ def my_work(*, user: User) -> MyWork:
                     "close_reason": row["close_reason"],
                 }
             )
-        else:
-            claimed += 1
     return MyWork(claimed=claimed, due=due)
 
 

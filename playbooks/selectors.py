@@ -20,14 +20,17 @@ SAMPLE_ACCOUNTS = 6
 
 
 def best_plays(*, account_ids: list[int]) -> dict[int, PlayMatch]:
-    """The stored best play of each account that has one (one query, play joined)."""
+    """The stored best play of each account that has one (one query, play joined: its
+    key and name; the rest of the play is read only if asked for)."""
     if not account_ids:
         return {}
     return {
         match.account_id: match
         for match in PlayMatch.objects.filter(
             account_id__in=list(account_ids), play__is_active=True
-        ).select_related("play")
+        )
+        .select_related("play")
+        .only("account_id", "play_id", "matched", "matched_at", "play__key", "play__name")
     }
 
 

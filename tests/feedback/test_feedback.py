@@ -237,6 +237,14 @@ def test_an_item_an_admin_closed_for_a_rep_is_owed_by_that_rep(ae, admin_user):
     assert my_work(user=admin_user).due == []
 
 
+def test_an_unclaimed_item_is_owed_by_whoever_closed_it(ae, bea):
+    item = closed("Acme", rep=ae)
+    QueueItem.objects.filter(pk=item.pk).update(claimed_by=None)
+
+    assert [r["item_id"] for r in my_work(user=ae).due] == [item.pk]
+    assert my_work(user=bea).due == []
+
+
 def test_the_queue_page_runs_the_same_queries_with_2_or_20_deals_owing_feedback(
     login, ae, django_assert_max_num_queries
 ):
