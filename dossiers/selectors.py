@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Account, AccountDomain
-from playbooks.models import Play
+from playbooks.models import Play, PlayMatch
 from playbooks.selectors import best_plays
 from pls_portal.models import RepType, Role, User
 from scoring.engine import Settings
@@ -171,7 +171,9 @@ def queue_items(*, user: User, filters: QueueFilters, now: datetime) -> QuerySet
     if filters.route:
         items = items.filter(route=filters.route)
     if filters.play:
-        items = items.filter(account__play_match__play__key=filters.play)
+        # By the match's account id: no join through every matched account's row.
+        matched = PlayMatch.objects.filter(play__key=filters.play).values("account_id")
+        items = items.filter(account_id__in=matched)
     if filters.claimed == "me":
         items = items.filter(claimed_by=user)
     elif filters.claimed == "unclaimed":
