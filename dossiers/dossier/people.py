@@ -15,6 +15,8 @@ from dossiers.dossier.scope import DossierScope, item_dict
 
 USER_EVENTS_DAYS = 30
 USERS_SHOWN = 25
+# Likely buyers shown in full; the others are listed compactly (name, title, why) below.
+BUYERS_SHOWN = 10
 TOP_EVENTS = 3
 # What a person did: product events and pages, not identify / group calls.
 ACTION_TYPES = (Event.Type.TRACK, Event.Type.PAGE, Event.Type.SCREEN)
@@ -100,6 +102,8 @@ def people_get(*, scope: DossierScope, users_total: int | None = None) -> dict:
     others = [by_id[u.pk] for u in users if u.pk not in set(buyer_users)]
     return {
         "buyers": buyers,
+        "buyers_top": buyers[:BUYERS_SHOWN],
+        "buyers_more": buyers[BUYERS_SHOWN:],
         "missing_buyer": not buyers,
         "users": others,
         "users_total": total,

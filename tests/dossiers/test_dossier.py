@@ -586,6 +586,22 @@ def test_people_lists_likely_buyers_first_with_why_then_users_with_what_they_did
     assert "Missing buyer" not in page
 
 
+def test_many_likely_buyers_show_the_first_ten_in_full_and_the_rest_listed(client, ae):
+    account, item = missing_buyer_item(ae)
+    buyers = [
+        {"name": f"Buyer {n:02}", "email": f"b{n}@nobody.example", "title": "VP",
+         "product_user_id": None, "contact_id": None, "reasons": ["senior title: VP"]}
+        for n in range(14)
+    ]  # fmt: skip
+    QueueItem.objects.filter(pk=item.pk).update(buyers=buyers, missing_buyer=False)
+    client.force_login(ae)
+    response = client.get(dossier_url(account))
+    full = section(response, "buyers").split("more likely buyers")[0]
+    assert "Buyer 09" in full and "Buyer 10" not in full
+    assert "4 more likely buyers" in section(response, "buyers-more")
+    assert "Buyer 13, VP — senior title: VP" in section(response, "buyers-more")
+
+
 def test_without_an_active_item_buyers_are_found_now(client, admin_user):
     account = AccountFactory()
     ProductUserFactory(account=account, name="Chris Chief", title="Chief Financial Officer")
