@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from accounts.models import Account, AccountDomain
 from accounts.selectors_reverse_ip import anonymous_visitors_by_company
-from dossiers.dossier.scope import display_name
 
 VISITOR_DAYS = 30
 
@@ -23,10 +22,18 @@ ARR_INPUTS = (
 
 
 def overview_get(*, account: Account) -> dict:
-    """The company as the overview shows it (two queries)."""
+    """The company as the overview shows it (three queries)."""
     domains = list(
         AccountDomain.objects.filter(account=account).values_list("domain", "is_primary")
     )
+    # Read here, once, rather than with every view's account (the page caches this).
+    related = (
+        Account.objects.filter(pk=account.pk)
+        .values("plan__name", "merged_into__name", "owner__username", "owner__first_name",
+                "owner__last_name")
+        .first()
+    ) or {}  # fmt: skip
+    owner_name = f"{related.get('owner__first_name') or ''} {related.get('owner__last_name') or ''}"
     inputs = account.arr_potential_inputs or {}
     shown = [(label, inputs[key]) for key, label in ARR_INPUTS if key in inputs]
     visitors = [
@@ -40,11 +47,12 @@ def overview_get(*, account: Account) -> dict:
         "industry": account.industry,
         "employees": account.employees,
         "country": account.country,
-        "plan": account.plan.name if account.plan else "",
+        "plan": related.get("plan__name") or "",
         "status": account.get_status_display(),
         "created_at": account.created_at,
-        "owner": display_name(account.owner),
-        "merged_into": account.merged_into.name if account.merged_into else "",
+        # As display_name() names a user: full name, else username.
+        "owner": owner_name.strip() or related.get("owner__username") or "",
+        "merged_into": related.get("merged_into__name") or "",
         "arr_potential": account.arr_potential,
         "arr_inputs": shown,
         "visitors": visitors,

@@ -39,9 +39,9 @@ def display_name(user: User | None) -> str:
 
 def dossier_scope(*, user: User, account_id: int) -> DossierScope:
     """The account if the user may open its dossier, else DossierNotFound. Four queries."""
-    account = (
-        Account.objects.select_related("plan", "owner", "merged_into").filter(pk=account_id).first()
-    )
+    # The plan, owner and merged-into account are read by the overview only when it is
+    # built, not on every view of a cached dossier.
+    account = Account.objects.filter(pk=account_id).first()
     if account is None or user.role not in (Role.REP, Role.PM, Role.ADMIN):
         raise DossierNotFound(account_id)
     _stamps_read(account)
