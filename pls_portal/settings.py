@@ -92,6 +92,10 @@ TEMPLATES = [
     },
 ]
 
+# Form widgets render through Jinja2 (Django's own widget templates for it, the same
+# HTML): the Django engine spends a template per widget and per <option>.
+FORM_RENDERER = "django.forms.renderers.Jinja2"
+
 # --- Database -------------------------------------------------------------------------
 
 DATABASES = {
