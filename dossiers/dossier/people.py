@@ -54,8 +54,10 @@ def people_get(*, scope: DossierScope, users_total: int | None = None) -> dict:
         .exclude(pk__in=buyer_users)
         .order_by("-last_seen_at", "pk")[:USERS_SHOWN]
     )
-    if buyer_users:
-        users += list(ProductUser.objects.filter(account=account, pk__in=buyer_users))
+    # What the shown buyers did; the compact list of the others names them only.
+    shown = [b["product_user_id"] for b in buyers[:BUYERS_SHOWN] if b.get("product_user_id")]
+    if shown:
+        users += list(ProductUser.objects.filter(account=account, pk__in=shown))
     total = (
         users_total
         if users_total is not None
@@ -98,8 +100,9 @@ def people_get(*, scope: DossierScope, users_total: int | None = None) -> dict:
     by_id = {u.pk: person(u) for u in users}
     for buyer in buyers:
         buyer["user"] = by_id.get(buyer.get("product_user_id"))
-        buyer["used_product"] = buyer["user"] is not None
-    others = [by_id[u.pk] for u in users if u.pk not in set(buyer_users)]
+        buyer["used_product"] = bool(buyer.get("product_user_id"))
+    listed = set(buyer_users)
+    others = [by_id[u.pk] for u in users if u.pk not in listed]
     return {
         "buyers": buyers,
         "buyers_top": buyers[:BUYERS_SHOWN],
