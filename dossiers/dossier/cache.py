@@ -1,18 +1,22 @@
-"""The dossier's account sections, cached: overview, usage, onboarding, the usage trend
-and score charts and the score breakdown, rendered once and kept for ``TTL``.
+"""The dossier's cached parts: the account sections (overview, usage, onboarding, the
+usage trend and score charts, the score breakdown) rendered, the people lists rendered,
+and the play message's context (the account's numbers; each view fills in the rep and
+the play's template). Each is kept for ``TTL`` at most.
 
 They are a function of the account's own data. That changes when the account row is
-written (by anyone: an admin's edit, enrichment, a merge, the rollup's ARR potential),
-when the rollup re-rolls its days (``Account.usage_changed_at``: new events, a
-re-classification, a rebuild), when scoring writes its score (``AccountScore.changed_at``
-and ``scored_at``), and when an admin edits what every account is measured by (the
-data generation, ``pls_portal.cache``). The key holds every one of them, and the day
-(the windows slide at midnight), so a change shows on the next request. What the key
-cannot see, a new anonymous visitor from the company's network or a user's department
-changing without new usage, shows within ``TTL``.
+written (by anyone: an admin's edit, enrichment, a merge, the rollup's ARR potential, a
+domain added or removed, which touches the row), when the rollup re-rolls its days
+(``Account.usage_changed_at``: new events, a re-classification, a rebuild), when scoring
+writes its score (``AccountScore.changed_at`` and ``scored_at``), and when an admin
+edits what every account is measured by (the data generation, ``pls_portal.cache``).
+The people also depend on the account's contacts (their count and newest id) and on
+the item whose stored buyers they list; the play context on the top buyer. The keys
+hold every one of them, and the day (the windows slide at midnight), so a change shows
+on the next request. What they cannot see, a new anonymous visitor from the company's
+network or a user's department changing without new usage, shows within ``TTL``.
 
-The rest of the page, the item and what the user may do with it, the touch log, the
-timeline, the people and the play, is read on every request.
+The rest of the page (the item and what the user may do with it, the touch log, the
+timeline, the play's name and template) is read on every request.
 """
 
 from __future__ import annotations
