@@ -25,7 +25,7 @@ from django.utils.text import slugify
 
 from playbooks.conditions import ConditionError, PlaySpec, best_play, conditions_clean
 from playbooks.facts import FactsContext, account_facts, facts_context
-from playbooks.messages import message_context, sample_context
+from playbooks.messages import message_context, plain, rep_context, sample_context
 from playbooks.models import Play, PlayMatch, PlayMatchState
 from playbooks.rendering import play_message_render, play_template_check
 from pls_portal.models import User
@@ -38,6 +38,7 @@ __all__ = [
     "FilledMessage",
     "PlayMatchResult",
     "play_matches_refresh",
+    "play_message_fill",
     "play_message_for",
     "play_message_render",
     "play_save",
@@ -337,8 +338,15 @@ def play_message_for(*, account_id: int, rep: User | None) -> FilledMessage | No
     match = play_match_for(account_id=account_id)
     if match is None:
         return None
-    context = message_context(account_id=account_id, rep=rep)
+    context = message_context(account_id=account_id, rep=None)
     if context is None:
         return None
+    return play_message_fill(match=match, context=context, rep=rep)
+
+
+def play_message_fill(*, match: PlayMatch, context: dict, rep: User | None) -> FilledMessage:
+    """The match's play with its first message filled from ``context`` (``message_context``
+    of any rep, which callers may keep) and the reading ``rep``'s name."""
+    context = {**context, "rep": plain(rep_context(rep))}
     text, error = play_message_render(template=match.play.message_template, context=context)
     return FilledMessage(play=match.play, matched=list(match.matched), text=text, error=error)

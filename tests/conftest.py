@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from accounts.services.keys import ingestion_key_create
 from tests.factories import UserFactory
 
 ROLES = ("ae", "sdr", "pm", "admin")
@@ -52,6 +53,12 @@ def _no_stray_connections_at_teardown(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def write_key(db) -> str:
+    """A live ingestion write key's plaintext (send it with tests.ingest_auth.basic)."""
+    return ingestion_key_create(name="tests").plaintext
 
 
 @pytest.fixture

@@ -14,5 +14,6 @@ its use case:
 - ``timeline``: signup to outcome, oldest first.
 - ``people``: likely buyers with why, then the other users and what they did.
 - ``play``: the recommended play and its filled first message.
-- ``page``: the whole page (``dossier_get``), each section read once.
+- ``page``: the account sections (``account_sections_get``, which the page caches) and the
+  rest of the page (``dossier_rest_get``), each read once; ``cache``: the cached parts' keys.
 """

@@ -3,20 +3,18 @@
 Two halves: the account sections (``account_sections_get``: overview, usage, milestones,
 trend, score), a function of the account's data that the page caches
 (``dossiers.dossier.cache``), and the rest (``dossier_rest_get``: the item, touch log,
-timeline, play, and ``people_get``), read on every request."""
+timeline and play), read on every request; the view reads the people (``people_get``) and
+caches them too."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.utils import timezone
-
 from accounts.models import Account, AccountDay
 from dossiers.charts import TREND_DAYS
 from dossiers.dossier.overview import overview_get
-from dossiers.dossier.people import people_get
 from dossiers.dossier.play import play_get
-from dossiers.dossier.scope import DossierScope, dossier_scope, item_dict
+from dossiers.dossier.scope import DossierScope, item_dict
 from dossiers.dossier.score import score_get
 from dossiers.dossier.timeline import timeline_get
 from dossiers.dossier.touch_log import touch_log_get, touches_for
@@ -57,14 +55,3 @@ def dossier_rest_get(*, scope: DossierScope, user: User, milestones: dict) -> di
         "touch_log": touch_log_get(scope=scope, touches=touches),
         "items": [item_dict(i) for i in scope.items],
     }
-
-
-def dossier_get(*, user: User, account_id: int, today: date | None = None) -> dict:
-    """Every section of the dossier, uncached (DossierNotFound when the user may not
-    open it)."""
-    scope = dossier_scope(user=user, account_id=account_id)
-    today = today or timezone.now().date()
-    sections = account_sections_get(account=scope.account, today=today)
-    rest = dossier_rest_get(scope=scope, user=user, milestones=sections["milestones"])
-    people = people_get(scope=scope, users_total=sections["usage"]["seats"])
-    return {**sections, **rest, "people": people}

@@ -10,9 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from dossiers.dossier.cache import account_stamp, cached, key_of
-from playbooks.messages import buyer_context, message_context, plain, rep_context
-from playbooks.rendering import play_message_render
-from playbooks.services import play_match_for
+from playbooks.messages import buyer_context, message_context
+from playbooks.services import play_match_for, play_message_fill
 from pls_portal.models import User
 
 logger = logging.getLogger(__name__)
@@ -40,18 +39,15 @@ def play_get(
         )
         if context is None:  # the account is gone
             return None
-        play = match.play
-        text, error = play_message_render(
-            template=play.message_template, context={**context, "rep": plain(rep_context(user))}
-        )
+        filled = play_message_fill(match=match, context=context, rep=user)
         return {
             "failed": False,
-            "name": play.name,
-            "situation": play.situation,
-            "approach": play.approach,
-            "matched": list(match.matched),
-            "text": text,
-            "error": error,
+            "name": filled.play.name,
+            "situation": filled.play.situation,
+            "approach": filled.play.approach,
+            "matched": filled.matched,
+            "text": filled.text,
+            "error": filled.error,
         }
     except Exception:  # the dossier must open even when playbooks fails
         logger.exception("play message for account %s failed", account.pk)

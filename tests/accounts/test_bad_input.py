@@ -22,19 +22,10 @@ from accounts.models import (
 from accounts.services.crm_imports import contacts_import_file, deals_import_file
 from accounts.services.imports import events_import_file
 from accounts.services.incoming import incoming_drain
-from accounts.services.keys import ingestion_key_create
 from tests.factories import AccountFactory
+from tests.ingest_auth import basic
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def write_key(db):
-    return ingestion_key_create(name="fuzz").plaintext
-
-
-def _basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
 def post(client, body, *, key, call="batch", drain=True):
@@ -44,7 +35,7 @@ def post(client, body, *, key, call="batch", drain=True):
         f"/ingest/v1/{call}",
         data=data,
         content_type="application/json",
-        headers={"Authorization": _basic(key)},
+        headers={"Authorization": basic(key)},
     )
     if drain:
         incoming_drain()

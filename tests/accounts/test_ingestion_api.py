@@ -1,6 +1,5 @@
 """The Segment HTTP Tracking API: auth, limits, validation, dedupe, durability."""
 
-import base64
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
@@ -20,17 +19,9 @@ from accounts.models import (
 )
 from accounts.services.incoming import incoming_drain
 from accounts.services.keys import ingestion_key_create, ingestion_key_revoke
+from tests.ingest_auth import basic
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def write_key(db):
-    return ingestion_key_create(name="web app").plaintext
-
-
-def basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
 def post(client, path, body, *, key=None, gzip_body=False, raw=None, drain=True):

@@ -18,6 +18,7 @@ from pls_portal.celery import app as celery_app
 from pls_portal.models import Job
 from pls_portal.services import MAINTENANCE_KIND, job_create
 from pls_portal.tasks import maintenance_job_run
+from tests.processes import process_stop
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -51,12 +52,7 @@ def celery_worker_process(tmp_path):
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, stdout=out, stderr=out)
     yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    process_stop(proc, timeout=20)
 
 
 def _wait_for(job_id: int, timeout: float = 90) -> Job:

@@ -25,6 +25,7 @@ from django.conf import settings
 from psycopg import sql
 
 from pls_portal.celery import QUEUES
+from tests.processes import process_stop
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
@@ -325,18 +326,6 @@ class Worker:
 
     def stop(self) -> None:
         process_stop(self.process)
-
-
-def process_stop(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after 30 s; nothing if it has already ended."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Gunicorn:

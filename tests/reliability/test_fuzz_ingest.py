@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from accounts.ingest import EVENT_TYPES
 from accounts.models import Event, IncomingRequest, RejectedEvent, RejectedRequest
 from accounts.services.incoming import incoming_drain
-from accounts.services.keys import ingestion_key_create
+from tests.ingest_auth import basic
 
 pytestmark = pytest.mark.django_db
 
@@ -292,10 +292,6 @@ def _encode(body: dict, encoding: str) -> tuple[bytes, dict]:
     return data, {}
 
 
-def _basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-
-
 # --- what a rejection must say --------------------------------------------------------------
 
 REQUEST_REASONS = {
@@ -394,11 +390,6 @@ def check_response(response, *, events_sent: list | None, seen: Counter) -> None
     seen["duplicates"] += result.duplicates
 
 
-@pytest.fixture
-def write_key(db):
-    return ingestion_key_create(name="fuzz").plaintext
-
-
 def test_fuzzed_segment_requests_never_5xx_and_every_rejection_names_field_and_limit(
     client, write_key, facts
 ):
@@ -410,7 +401,7 @@ def test_fuzzed_segment_requests_never_5xx_and_every_rejection_names_field_and_l
         call, body, auth, encoding = request
         headers = {}
         if auth == "basic":
-            headers["Authorization"] = _basic(write_key)
+            headers["Authorization"] = basic(write_key)
         elif auth == "body":
             body = {**body, "writeKey": write_key}
         elif auth == "junk":
@@ -483,7 +474,7 @@ def test_fuzzed_raw_bodies_never_5xx_and_every_refusal_names_field_and_limit(
     @given(raw=raw_bodies(), call=st.sampled_from(CALLS))
     def run(raw, call):
         data, encoding = raw
-        headers = {"Authorization": _basic(write_key)}
+        headers = {"Authorization": basic(write_key)}
         if encoding:
             headers["Content-Encoding"] = encoding
         with isolated():
