@@ -14,7 +14,7 @@ from django.urls import reverse
 from accounts.ingest import EVENT_TYPES
 from accounts.models import Event, IncomingRequest
 from pls_portal.models import Job
-from tests.accounts.test_ingestion_api import post, track, write_key  # noqa: F401 (fixture)
+from tests.accounts.test_ingestion_api import post, track
 from tests.factories import TEST_PASSWORD, JobFactory
 from tests.pls_portal.test_permissions import objects  # noqa: F401 (fixture)
 from tests.security.support import changed_tables, db_state, id_args, url_patterns
@@ -162,7 +162,7 @@ MESSAGES = {
 @pytest.mark.parametrize("call", ["batch", *EVENT_TYPES])
 def test_the_ingestion_api_works_without_a_token_from_a_logged_in_session(
     users,
-    write_key,  # noqa: F811
+    write_key,
     call,
 ):
     client = _enforcing(users["admin"])
