@@ -1,28 +1,32 @@
 """Reads for the PQL queue: the user's pool of active queue items, filtered and ordered
 (overdue first, then due time, then score), shaped as plain dicts for the templates.
 
-A page runs a fixed number of queries whatever its size: the items (with the score
-before today and the account's name and domain as subqueries), their stored play
-matches, the play list for the filter, the active rule set's cool-down and the
-pagination count.
+A page runs a fixed number of queries whatever its size: the page's item ids with the
+number of items (one query over the pool's active items), what the rows show (the
+score before today, the account's name and domain and the stored best play as
+subqueries, for those ids only), the play list for the filter and the active rule set's
+cool-down.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
+    Count,
     Exists,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
+    Window,
 )
 from django.urls import reverse
 from django.utils import timezone
@@ -30,7 +34,6 @@ from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Account, AccountDomain
 from playbooks.models import Play, PlayMatch
-from playbooks.selectors import best_plays
 from pls_portal.models import RepType, Role, User
 from scoring.engine import Settings
 from scoring.models import QueueItem, Route, RuleSet, ScoreHistory
@@ -47,21 +50,6 @@ POOL_ROUTES = {
 ALL_QUEUE_ROUTES = (Route.AE, Route.SDR, Route.INBOUND, Route.EXPANSION)
 # Routes the row labels: they are not PQLs and reps handle them differently.
 LABELLED_ROUTES = (Route.INBOUND, Route.EXPANSION)
-ROW_FIELDS = (
-    "account_id",
-    "route",
-    "state",
-    "score",
-    "reasons",
-    "route_reason",
-    "missing_buyer",
-    "due_at",
-    "first_touch_at",
-    "claimed_by_id",
-    "claimed_by__username",
-    "claimed_by__first_name",
-    "claimed_by__last_name",
-)
 # The row actions and their views. Each URL is reversed once per page with a placeholder
 # id, then filled in for every row: reversing each row's URLs in the template (25 rows,
 # up to 7 URLs, each written twice) took a tenth of the page's time.
@@ -139,32 +127,17 @@ def _overdue_q(now: datetime) -> Q:
     return Q(first_touch_at__isnull=True, due_at__lt=now)
 
 
-def queue_items(*, user: User, filters: QueueFilters, now: datetime) -> QuerySet[QueueItem]:
-    """The active items the user may see, filtered, most urgent first."""
-    midnight = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
-    before_today = (
-        ScoreHistory.objects.filter(account_id=OuterRef("account_id"), at__lt=midnight)
-        .order_by("-at", "-id")
-        .values("score")[:1]
-    )
-    # The account's name and domain as subqueries, not a join: the database reads them
-    # for the page's rows only, after sorting the pool's items (a join reads every
-    # account of the pool first).
-    account = Account.objects.filter(pk=OuterRef("account_id")).order_by()
+def _pool_items(*, user: User, filters: QueueFilters, now: datetime) -> QuerySet[QueueItem]:
+    """The active items the user may see, filtered, most urgent first: what the rows are
+    chosen from, without what a row shows."""
     items = (
         QueueItem.objects.filter(queue_scope(user), state__in=QueueItem.ACTIVE_STATES)
-        .select_related("claimed_by")
-        # What a row shows, not the stored buyers (kilobytes of JSON an item).
-        .only(*ROW_FIELDS)
         .annotate(
-            account_name=Subquery(account.values("name")[:1]),
-            account_domain=Subquery(account.values("domain")[:1]),
             is_overdue=Case(
                 When(_overdue_q(now), then=Value(True)),
                 default=Value(False),
                 output_field=BooleanField(),
-            ),
-            score_before_today=Subquery(before_today),
+            )
         )
         .order_by("-is_overdue", "due_at", "-score", "pk")
     )
@@ -196,22 +169,105 @@ def queue_items(*, user: User, filters: QueueFilters, now: datetime) -> QuerySet
     return items
 
 
+def _row_items(ids: list[int], *, now: datetime) -> list[QueueItem]:
+    """The items ``ids`` with what their rows show, in the order of ``ids``: the claimant's
+    name, the account's name and domain, the score before today and the stored best
+    play. One plain query (the ORM took longer to build it than the database to run it),
+    for these rows only; the item's own fields still pass through the model's
+    converters (``raw``)."""
+    if not ids:
+        return []
+    midnight = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    at = connection.ops.adapt_datetimefield_value(midnight)
+    tables = {
+        "item": QueueItem._meta.db_table,
+        "user": User._meta.db_table,
+        "account": Account._meta.db_table,
+        "history": ScoreHistory._meta.db_table,
+        "match": PlayMatch._meta.db_table,
+        "play": Play._meta.db_table,
+    }
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        # What a row shows, not the stored buyers (kilobytes of JSON an item). The table
+        # names come from the models; the ids are parameters.
+        "SELECT q.id, q.account_id, q.route, q.state, q.score, q.reasons, q.route_reason, "  # noqa: S608
+        "q.missing_buyer, q.due_at, q.first_touch_at, q.claimed_by_id, "
+        "u.username AS claimant_username, u.first_name AS claimant_first_name, "
+        "u.last_name AS claimant_last_name, a.name AS account_name, "
+        "a.domain AS account_domain, "
+        "(SELECT h.score FROM {history} h WHERE h.account_id = q.account_id AND h.at < %s "
+        "ORDER BY h.at DESC, h.id DESC LIMIT 1) AS score_before_today, "
+        "p.key AS play_key, p.name AS play_name, m.matched AS play_matched "
+        "FROM {item} q JOIN {account} a ON a.id = q.account_id "
+        "LEFT JOIN {user} u ON u.id = q.claimed_by_id "
+        "LEFT JOIN {match} m ON m.account_id = q.account_id "
+        "LEFT JOIN {play} p ON p.id = m.play_id AND p.is_active "
+        f"WHERE q.id IN ({marks})"
+    ).format(**tables)
+    by_id = {item.pk: item for item in QueueItem.objects.raw(sql, [at, *ids])}
+    ordered = [by_id[pk] for pk in ids if pk in by_id]
+    for item in ordered:
+        item.is_overdue = item.first_touch_at is None and item.due_at < now
+        if isinstance(item.play_matched, str):  # SQLite hands JSON back as text
+            item.play_matched = json.loads(item.play_matched)
+    return ordered
+
+
+def _page_number(number: int | str) -> int | None:
+    """The page asked for: not a number is the first; below 1 is the last (None), as
+    ``Paginator.get_page`` has it."""
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        return 1
+    return number if number >= 1 else None
+
+
+def _counted_page(rows: list, *, number: int, total: int) -> Page:
+    """A ``Page`` of ``rows`` out of ``total`` items (the count read with the rows)."""
+    paginator = Paginator([], PER_PAGE)
+    paginator.count = total  # a cached_property: no COUNT query
+    return Page(rows, number, paginator)
+
+
 def queue_page(
     *, user: User, filters: QueueFilters, page_number: int | str = 1, now: datetime | None = None
 ) -> QueuePage:
+    """One page of the user's queue. The page's item ids and the number of items come in
+    one query, from the pool's active items only (an index on PostgreSQL,
+    ``queueitem_active_due``); what the rows show in a second, for those ids only."""
     now = now or timezone.now()
-    paginator = Paginator(queue_items(user=user, filters=filters, now=now), PER_PAGE)
-    page = paginator.get_page(page_number)
-    items = list(page.object_list)
+    pool = _pool_items(user=user, filters=filters, now=now)
+    number = _page_number(page_number)
+    found = []
+    if number is not None:
+        start = (number - 1) * PER_PAGE
+        found = list(
+            pool.annotate(total=Window(Count("pk"))).values_list("pk", "total")[
+                start : start + PER_PAGE
+            ]
+        )
+    if found:
+        total = found[0][1]
+    else:  # past the last page (or none asked for): the last one, as get_page does
+        total = pool.count()
+        last = max(1, -(-total // PER_PAGE))
+        if total and number != last:
+            number, start = last, (last - 1) * PER_PAGE
+            found = list(pool.values_list("pk", flat=True)[start : start + PER_PAGE])
+            found = [(pk, total) for pk in found]
+        number = last if number is None or not found else number
+    items = _row_items([pk for pk, _ in found], now=now)
     # With nothing shown, say whether the filters hide items or the queue is empty.
     filtered_out = bool(
         not items
         and filters.any
-        and queue_items(user=user, filters=QueueFilters(), now=now).exists()
+        and _pool_items(user=user, filters=QueueFilters(), now=now).exists()
     )
     return QueuePage(
         rows=_rows(items, user=user, now=now),
-        page=page,
+        page=_counted_page(items, number=number, total=total),
         cooldown_days=cooldown_days(),
         filtered_out=filtered_out,
     )
@@ -220,8 +276,9 @@ def queue_page(
 def queue_row(*, user: User, item_id: int, now: datetime | None = None) -> dict | None:
     """One row as the list shows it, or None when the item left the user's queue."""
     now = now or timezone.now()
-    item = queue_items(user=user, filters=QueueFilters(), now=now).filter(pk=item_id).first()
-    return _rows([item], user=user, now=now)[0] if item else None
+    pool = _pool_items(user=user, filters=QueueFilters(), now=now)
+    items = _row_items(list(pool.filter(pk=item_id).values_list("pk", flat=True)), now=now)
+    return _rows(items, user=user, now=now)[0] if items else None
 
 
 def item_in_scope(*, user: User, item_id: int) -> bool:
@@ -232,24 +289,17 @@ def item_in_scope(*, user: User, item_id: int) -> bool:
 def _rows(items: list[QueueItem], *, user: User, now: datetime) -> list[dict]:
     if not items:
         return []
-    plays = best_plays(account_ids=[item.account_id for item in items])
     urls = {name: reverse(view, args=[_ID]) for name, view in ACTION_VIEWS.items()}
     dossier = dossier_url(_ID)
-    return [
-        _row(item, user=user, match=plays.get(item.account_id), now=now, urls=urls, dossier=dossier)
-        for item in items
-    ]
+    return [_row(item, user=user, now=now, urls=urls, dossier=dossier) for item in items]
 
 
 def _with_id(url: str, item_id: int) -> str:
     return url.replace(f"/{_ID}/", f"/{item_id}/")
 
 
-def _row(
-    item: QueueItem, *, user: User, match, now: datetime, urls: dict[str, str], dossier: str
-) -> dict:
+def _row(item: QueueItem, *, user: User, now: datetime, urls: dict[str, str], dossier: str) -> dict:
     before = item.score_before_today
-    claimed_by = item.claimed_by
     actions = {name: _with_id(urls[name], item.pk) for name in _actions(item, user)}
     return {
         "id": item.pk,
@@ -271,17 +321,25 @@ def _row(
         "overdue": item.is_overdue,
         "due_text": _due_text(item, now),
         "first_touch_at": item.first_touch_at,
-        "play": {"key": match.play.key, "name": match.play.name, "matched": list(match.matched)}
-        if match
+        "play": {"key": item.play_key, "name": item.play_name, "matched": list(item.play_matched)}
+        if item.play_key
         else None,
         "missing_buyer": item.missing_buyer,
-        "claimed_by": (claimed_by.get_full_name() or claimed_by.username) if claimed_by else "",
-        "claimed_by_me": claimed_by is not None and claimed_by.pk == user.pk,
+        "claimed_by": _claimant(item),
+        "claimed_by_me": item.claimed_by_id is not None and item.claimed_by_id == user.pk,
         # Each action the user may take, with its URL.
         "actions": actions,
         # The ones beyond claim and release, in the row's "More" menu.
         "menu": bool(actions.keys() - {"claim", "release"}),
     }
+
+
+def _claimant(item: QueueItem) -> str:
+    """Who holds the item, as ``User.get_full_name`` or the username names them."""
+    if item.claimed_by_id is None:
+        return ""
+    full = f"{item.claimant_first_name} {item.claimant_last_name}".strip()
+    return full or item.claimant_username
 
 
 def _change_text(change: int | None) -> str:
