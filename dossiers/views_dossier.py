@@ -6,8 +6,8 @@ and plain form posts with a redirect back to the dossier."""
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,10 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.services.contacts import contact_add
-from dossiers import charts
-from dossiers.dossier.cache import cached, people_key, sections_key
-from dossiers.dossier.page import account_sections_get, dossier_rest_get
-from dossiers.dossier.people import people_get
+from dossiers.dossier.page import dossier_rest_get
+from dossiers.dossier.parts import page_keys, people_part, sections_part
 from dossiers.dossier.scope import (
     DossierNotFound,
     DossierScope,
@@ -46,9 +44,6 @@ from scoring.services.queue import (
 )
 
 TEMPLATE = "dossiers/dossier.html"
-SECTIONS_TEMPLATE = "dossiers/_account_sections.html"
-BUYERS_TEMPLATE = "dossiers/_people_buyers.html"
-USERS_TEMPLATE = "dossiers/_people_users.html"
 
 
 class TouchForm(forms.Form):
@@ -114,61 +109,13 @@ def _url(account_id: int, anchor: str = "") -> str:
     return reverse("dossiers:dossier", kwargs={"account_id": account_id}) + anchor
 
 
-def _account_sections(account, today) -> dict:
-    """The account sections rendered, with what the rest of the page shows of them: the
-    name, domains and headline score, the milestones (timeline) and the seats (people).
-    Cached while the account's data stays the same (dossiers.dossier.cache)."""
-
-    def build() -> dict:
-        data = account_sections_get(account=account, today=today)
-        trend, score, overview = data["trend"], data["score"], data["overview"]
-        context = {
-            **data,
-            "usage_chart": charts.usage_figure(
-                days=trend["days"],
-                active_users=trend["active_users"],
-                events=trend["events"],
-                trend=trend["trend"],
-            ),
-            "score_chart": (
-                charts.score_figure(
-                    history=score["history"],
-                    ae_threshold=score["ae_threshold"],
-                    sdr_threshold=score["sdr_threshold"],
-                    now=timezone.now(),
-                )
-                if score and score["history"]
-                else ""
-            ),
-            "currency": settings.PLS_CURRENCY,
-        }
-        return {
-            "html": render_to_string(SECTIONS_TEMPLATE, context),
-            "overview": {key: overview[key] for key in ("id", "name", "domains", "merged_into")},
-            "score": (
-                {key: score[key] for key in ("score", "route", "route_label")} if score else None
-            ),
-            "milestones": data["milestones"],
-            "seats": data["usage"]["seats"],
-        }
-
-    return cached(sections_key(account, today=today), build)
-
-
-def _people(scope: DossierScope, *, users_total: int | None = None) -> dict:
+def _people(
+    scope: DossierScope, *, users_total: int | None = None, hits: dict | None = None
+) -> dict:
     """The people section: the likely buyers and the other users rendered (cached while
     the account, its contacts and its item's buyers stay the same), and what the user
     may do there."""
-
-    def build() -> dict:
-        people = people_get(scope=scope, users_total=users_total)
-        return {
-            "buyers_html": render_to_string(BUYERS_TEMPLATE, {"people": people}),
-            "users_html": render_to_string(USERS_TEMPLATE, {"people": people}),
-            "buyers": bool(people["buyers"]),
-        }
-
-    people = cached(people_key(scope, today=timezone.now().date()), build)
+    people = people_part(scope, timezone.now().date(), users_total=users_total, hits=hits)
     return {
         "buyers_html": mark_safe(people["buyers_html"]),  # noqa: S308 (our template's output)
         "users_html": mark_safe(people["users_html"]),  # noqa: S308 (our template's output)
@@ -182,10 +129,15 @@ def _people(scope: DossierScope, *, users_total: int | None = None) -> dict:
 
 def _page_context(request: HttpRequest, account_id: int, **forms_) -> dict:
     scope = _scope(request, account_id)
-    sections = _account_sections(scope.account, timezone.now().date())
+    today = timezone.now().date()
+    # Every cached part of the page in one round trip (dossiers.dossier.parts).
+    hits = cache.get_many(page_keys(scope, today))
+    sections = sections_part(scope.account, today, hits=hits)
     context = {
-        **dossier_rest_get(scope=scope, user=request.user, milestones=sections["milestones"]),
-        "people": _people(scope, users_total=sections["seats"]),
+        **dossier_rest_get(
+            scope=scope, user=request.user, milestones=sections["milestones"], hits=hits
+        ),
+        "people": _people(scope, users_total=sections["seats"], hits=hits),
         "overview": sections["overview"],
         "score": sections["score"],
         "account_sections": mark_safe(sections["html"]),  # noqa: S308 (our template's output)

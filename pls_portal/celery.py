@@ -31,6 +31,8 @@ app.conf.task_routes = {
     "scoring.tasks.*": {"queue": QUEUE_SCORING},
     "playbooks.tasks.*": {"queue": QUEUE_SCORING},
     "pls_portal.tasks.*": {"queue": QUEUE_MAINTENANCE},
+    # Background cache work: never ahead of ingestion or scoring.
+    "dossiers.tasks.*": {"queue": QUEUE_MAINTENANCE},
 }
 
 # Retry policy shared by every task: a lost database or broker connection is worth a
@@ -55,6 +57,8 @@ app.conf.beat_schedule = {
     # Windows slide: every account once a night.
     "scoring-nightly": {"task": "scoring.tasks.score_all", "schedule": crontab(hour=2, minute=7)},
     "scoring-queue-sweep": {"task": "scoring.tasks.queue_sweep_run", "schedule": 60.0},
+    # The queue's dossiers built ahead, so a rep never waits for a cold one.
+    "dossiers-warm": {"task": "dossiers.tasks.dossiers_warm_run", "schedule": 120.0},
     # Plays re-match accounts whose score row changed; nightly all (account age, windows).
     "play-matches": {"task": "playbooks.tasks.play_matches_run", "schedule": 10.0},
     # Webhooks from the RouteChange log, the daily CRM sync and the delivery log's pruning.

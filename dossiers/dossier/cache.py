@@ -1,7 +1,8 @@
 """The dossier's cached parts: the account sections (overview, usage, onboarding, the
 usage trend and score charts, the score breakdown) rendered, the people lists rendered,
 and the play message's context (the account's numbers; each view fills in the rep and
-the play's template). Each is kept for ``TTL`` at most.
+the play's template). Each is kept for ``TTL`` at most; the dossiers of the queue's
+active items are built ahead and kept warm (``dossiers.dossier.warm``).
 
 They are a function of the account's own data. That changes when the account row is
 written (by anyone: an admin's edit, enrichment, a merge, the rollup's ARR potential, a
@@ -13,7 +14,8 @@ The people also depend on the account's contacts (their count and newest id) and
 the item whose stored buyers they list; the play context on the top buyer. The keys
 hold every one of them, and the day (the windows slide at midnight), so a change shows
 on the next request. What they cannot see, a new anonymous visitor from the company's
-network or a user's department changing without new usage, shows within ``TTL``.
+network or a user's department changing without new usage, shows within ``TTL`` (an
+hour; the warm-up rebuilds what it built once it is ``REFRESH`` old).
 
 The rest of the page (the item and what the user may do with it, the touch log, the
 timeline, the play's name and template) is read on every request.
@@ -32,7 +34,8 @@ from django.utils import timezone
 from accounts.models import Account
 from pls_portal.cache import generation, generation_watch
 
-TTL = 600  # seconds
+TTL = 3600  # seconds
+REFRESH = 50 * 60  # seconds: the warm-up rebuilds parts it built this long ago
 
 
 def key_of(prefix: str, parts: tuple) -> str:
@@ -59,9 +62,18 @@ def sections_key(account: Account, *, today: date) -> str:
     return key_of(f"dossier:sections:{account.pk}", account_stamp(account, today=today))
 
 
-def cached(key: str, build: Callable[[], dict]) -> dict:
-    """The cached value of ``key``, else ``build()`` stored under it."""
-    value = cache.get(key)
+def cached(
+    key: str, build: Callable[[], dict], *, rebuild: bool = False, hits: dict | None = None
+) -> dict:
+    """The cached value of ``key``, else (or with ``rebuild``) ``build()`` stored under it.
+    ``hits``: what one ``cache.get_many`` of the page's keys found (a key it lacks is a
+    miss, not asked again)."""
+    if rebuild:
+        value = None
+    elif hits is not None:
+        value = hits.get(key)
+    else:
+        value = cache.get(key)
     if value is None:
         value = build()
         cache.set(key, value, TTL)

@@ -40,7 +40,9 @@ def account_sections_get(*, account: Account, today: date) -> dict:
     }
 
 
-def dossier_rest_get(*, scope: DossierScope, user: User, milestones: dict) -> dict:
+def dossier_rest_get(
+    *, scope: DossierScope, user: User, milestones: dict, hits: dict | None = None
+) -> dict:
     """The item, touch log, timeline and play (``milestones`` from the account sections,
     which the timeline shows too). The people are ``people_get``'s, read apart: the
     page caches them (dossiers.dossier.cache)."""
@@ -50,7 +52,10 @@ def dossier_rest_get(*, scope: DossierScope, user: User, milestones: dict) -> di
         "scope": scope,
         "timeline": timeline_get(scope=scope, touches=touches, milestones=milestones),
         "play": play_get(
-            account=scope.account, user=user, buyers=active.buyers if active else None
+            account=scope.account,
+            user=user,
+            buyers=active.buyers if active else None,
+            hits=hits,
         ),
         "touch_log": touch_log_get(scope=scope, touches=touches),
         "items": [item_dict(i) for i in scope.items],

@@ -17,8 +17,37 @@ from pls_portal.models import User
 logger = logging.getLogger(__name__)
 
 
+def play_context_key(account: Account, buyers: list | None, today: date) -> str:
+    """The play message context's key: the account's stamp and its top buyer."""
+    stamp = (account_stamp(account, today=today), buyer_context(buyers))
+    return key_of(f"dossier:play:{account.pk}", stamp)
+
+
+def play_context_part(
+    account: Account,
+    buyers: list | None,
+    today: date,
+    *,
+    rebuild: bool = False,
+    hits: dict | None = None,
+) -> dict | None:
+    """The play message's context of any rep (None: the account is gone), from the cache
+    while the account's numbers and its top buyer stay the same."""
+    return cached(
+        play_context_key(account, buyers, today),
+        lambda: message_context(account_id=account.pk, rep=None),
+        rebuild=rebuild,
+        hits=hits,
+    )
+
+
 def play_get(
-    *, account: Account, user: User, buyers: list | None = None, today: date | None = None
+    *,
+    account: Account,
+    user: User,
+    buyers: list | None = None,
+    today: date | None = None,
+    hits: dict | None = None,
 ) -> dict | None:
     """The recommended play and its filled first message; a failure shows as a notice,
     never breaks the dossier. The message's context (the account's numbers, its top
@@ -29,14 +58,7 @@ def play_get(
         match = play_match_for(account_id=account.pk)
         if match is None:
             return None
-        stamp = (
-            account_stamp(account, today=today or timezone.now().date()),
-            buyer_context(buyers),
-        )
-        context = cached(
-            key_of(f"dossier:play:{account.pk}", stamp),
-            lambda: message_context(account_id=account.pk, rep=None),
-        )
+        context = play_context_part(account, buyers, today or timezone.now().date(), hits=hits)
         if context is None:  # the account is gone
             return None
         filled = play_message_fill(match=match, context=context, rep=user)
