@@ -23,7 +23,8 @@ In one run, on PostgreSQL:
    same counts there, which must be equal.
 3. **Load**: gunicorn with production settings (``DEBUG=0``, collected static files,
    ``--workers`` sync workers, the shared Redis cache ``--cache-url`` as
-   ``docs/deploy.md`` sets it up, emptied at the start), ``--reps`` client threads, each
+   ``docs/deploy.md`` sets it up, emptied, then warmed once as the beat's
+   ``dossiers-warm`` task keeps it in production), ``--reps`` client threads, each
    logged in once through the login form (a real session cookie), with no think time.
    Rounds of two phases of ``--seconds`` each: every rep requesting the trivial page
    (``/logged-out/``: the whole middleware stack, the session and user, the base
@@ -513,18 +514,24 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def _cache_sentence(use: dict | None) -> str:
+def _cache_sentence(use: dict | None, warm: dict | None) -> str:
     """How often the page phases found the dossier's parts in the cache."""
     if not use:
         return "Cache: not measured."
     reads = use["hits"] + use["misses"]
     share = f"{100 * use['hits'] / reads:.0f} %" if reads else "—"
+    warmed = (
+        f"emptied, then warmed as the beat's `dossiers-warm` task keeps it ({warm['summary']} "
+        f"in {warm['seconds']} s)"
+        if warm
+        else "empty at the start"
+    )
     return (
         f"Cache (the dossier's account sections, people and play, shared in Redis as "
-        f"`docs/deploy.md` sets it up, empty at the start): {use['hits']:,} hits and "
-        f"{use['misses']:,} misses in the page phases ({share} hits). The reps work one "
-        "shared pool, so they open the same accounts; the cold rows below are a dossier's "
-        "cost when nobody opened it since its account last changed."
+        f"`docs/deploy.md` sets it up, {warmed}): {use['hits']:,} hits and "
+        f"{use['misses']:,} misses in the page phases ({share} hits). The cold rows below "
+        "are a dossier's cost when its parts are not cached: an account that left the "
+        "queue, or one that changed since the last warm-up."
     )
 
 
@@ -571,7 +578,7 @@ def write_report(result: dict) -> None:
         + ", ".join(f"{name} {used} s" for name, used in load["cpu_seconds"]["pages"].items())
         + f" in {load['pages_seconds']:g} s of page phases on {machine['cpu_count']} CPUs).",
         "",
-        _cache_sentence(load.get("cache")),
+        _cache_sentence(load.get("cache"), load.get("warm")),
         "",
     ]
     databases = list(counts)
@@ -708,6 +715,18 @@ def main(argv: list[str] | None = None) -> None:
                 + (f" / {other['queries']} queries, {other['ms']} ms" if other else "")
             )
 
+        # The counts emptied the cache; the beat's dossiers-warm task keeps the queue's
+        # dossiers built in production (every 2 minutes): do what it does, once.
+        _say("warming the queue's dossiers (what the beat's dossiers-warm task does)…")
+        from dossiers.dossier.warm import dossiers_warm
+
+        cache_server.flushdb()
+        started = time.perf_counter()
+        warmed = dossiers_warm()
+        warm_up = {"summary": warmed.summary, "seconds": round(time.perf_counter() - started, 1)}
+        _say(f"  {warm_up['summary']} in {warm_up['seconds']} s")
+        connection.close()
+
         log = RESULTS / "pages-gunicorn.log"
         RESULTS.mkdir(parents=True, exist_ok=True)
         server = Server(env=env, workers=args.workers, threads=1, log=log)
@@ -760,6 +779,7 @@ def main(argv: list[str] | None = None) -> None:
             "pages_seconds": round(walls["pages"], 1),
             # Reads of the shared cache during the page phases (Redis's own counters).
             "cache": cache_use,
+            "warm": warm_up,
             "cpu_seconds": {
                 phase: {name: round(used, 1) for name, used in by_name.items()}
                 for phase, by_name in cpu.items()

@@ -15,7 +15,7 @@ from dossiers.dossier.warm import dossiers_warm
 from dossiers.tasks import dossiers_warm_run
 from pls_portal.celery import app
 from scoring.models import QueueItem
-from tests.dossiers.test_dossier import build_account, dossier_url, missing_buyer_item, section
+from tests.dossiers.test_dossier import build_account, missing_buyer_item, section
 from tests.dossiers.test_dossier_cache import view
 
 SECTIONS = ("overview", "usage", "onboarding", "score", "people", "play")
@@ -55,7 +55,7 @@ def test_a_second_warm_up_builds_nothing_until_the_parts_age(ae):
 
 def test_a_warm_up_rebuilds_the_changed_account_only(client, ae):
     changed, *_ = build_account()
-    other, _item = missing_buyer_item(ae)
+    missing_buyer_item(ae)
     assert dossiers_warm().built == 2
 
     account_edit(account_id=changed.pk, values={"industry": "Banking"})
@@ -74,10 +74,17 @@ def test_closed_items_are_not_warmed(ae):
     assert dossiers_warm().accounts == 0
 
 
-def test_the_task_warms_the_queue_and_runs_every_two_minutes(ae):
-    account, *_ = build_account()
+def test_the_task_warms_the_shared_cache_and_runs_every_two_minutes(ae, settings, tmp_path):
+    build_account()
+    dossiers_warm_run()  # the tests' cache is in this process's memory: nothing to share
+    assert dossiers_warm().built == 1
+    # A cache other processes read (files here; Redis in production).
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                    "LOCATION": str(tmp_path)}
+    }  # fmt: skip
     dossiers_warm_run()
-    assert dossiers_warm().fresh == 1
+    assert (dossiers_warm().built, dossiers_warm().fresh) == (0, 1)
     entry = app.conf.beat_schedule["dossiers-warm"]
     assert entry["task"] == "dossiers.tasks.dossiers_warm_run"
     assert entry["schedule"] == 120.0
