@@ -34,9 +34,10 @@ from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Account, AccountDomain
 from playbooks.models import Play, PlayMatch
+from pls_portal.cache import shared
 from pls_portal.models import RepType, Role, User
-from scoring.engine import Settings
-from scoring.models import QueueItem, Route, RuleSet, ScoreHistory
+from scoring.models import QueueItem, Route, ScoreHistory
+from scoring.selectors import active_settings
 from scoring.services.queue import pool_q
 
 PER_PAGE = 25
@@ -109,17 +110,16 @@ def route_choices(user: User) -> list[tuple[str, str]]:
 
 
 def play_choices() -> list[tuple[str, str]]:
-    return list(Play.objects.filter(is_active=True).values_list("key", "name"))
+    """The active plays, for the filter (kept per data generation: plays are watched)."""
+    return shared(
+        "queue:play-choices",
+        lambda: list(Play.objects.filter(is_active=True).values_list("key", "name")),
+    )
 
 
 def cooldown_days() -> int:
     """The active rule set's cool-down (what losing, disqualifying or handing over starts)."""
-    days = (
-        RuleSet.objects.filter(state=RuleSet.State.ACTIVE)
-        .values_list("cooldown_days", flat=True)
-        .first()
-    )
-    return days if days is not None else Settings().cooldown_days
+    return active_settings().cooldown_days
 
 
 def _overdue_q(now: datetime) -> Q:

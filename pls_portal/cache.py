@@ -14,12 +14,15 @@ eviction) never comes back to a number fragments were stored under before.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 GENERATION_KEY = "pls:data-generation"
+
+_memo: dict[str, tuple[int, object]] = {}
 
 
 def generation() -> int:
@@ -49,3 +52,16 @@ def generation_watch(*models) -> None:
         uid = f"pls-generation-{model._meta.label_lower}"
         post_save.connect(generation_bump, sender=model, dispatch_uid=f"{uid}-save")
         post_delete.connect(generation_bump, sender=model, dispatch_uid=f"{uid}-delete")
+
+
+def shared[T](name: str, build: Callable[[], T]) -> T:
+    """A small value many pages read and only an admin's edit of a watched model changes
+    (the active plays, the active rule set's settings): kept in this process for the
+    current generation, so a page reads one cache key instead of querying for it."""
+    current = generation()
+    memo = _memo.get(name)
+    if memo is not None and memo[0] == current:
+        return memo[1]
+    value = build()
+    _memo[name] = (current, value)
+    return value

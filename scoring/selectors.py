@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
+from pls_portal.cache import shared
+from scoring.engine import Settings
 from scoring.models import AccountScore, QueueItem, Rule, RuleSet, RuleSetAudit
 
 # CRM-import-friendly names (no spaces, one meaning each); ``route`` is the routing decision.
@@ -13,6 +15,18 @@ SCORE_EXPORT_COLUMNS = (
     "account_id", "account_name", "domain", "pql_score", "value_score", "engagement_score",
     "route", "queue_state", "top_reasons", "scored_at",
 )  # fmt: skip
+
+
+def active_settings() -> Settings:
+    """The active rule set's settings (defaults without one), for pages: kept per data
+    generation (rule sets are watched, ``pls_portal.cache``). Services that act on them
+    read the rule set in their own transaction."""
+
+    def read() -> Settings:
+        rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
+        return Settings.of(rule_set) if rule_set else Settings()
+
+    return shared("scoring:active-settings", read)
 
 
 def score_export_rows(*, routes: list[str] | None = None) -> Iterator[list]:

@@ -11,7 +11,8 @@ from django.db import connection
 from accounts.models import Account, Contact
 from pls_portal.models import Role, User
 from scoring.engine import Settings
-from scoring.models import AccountScore, QueueItem, RuleSet, Touch
+from scoring.models import AccountScore, QueueItem, Touch
+from scoring.selectors import active_settings
 from scoring.services.queue import in_pool
 
 
@@ -74,7 +75,6 @@ def dossier_scope(*, user: User, account_id: int) -> DossierScope:
         and user.role != Role.ADMIN
     ):
         blocked_by = display_name(item.claimed_by)
-    rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
     return DossierScope(
         account=account,
         items=items,
@@ -82,7 +82,7 @@ def dossier_scope(*, user: User, account_id: int) -> DossierScope:
         read_only=read_only,
         can_act=workable and not read_only and not blocked_by,
         blocked_by=blocked_by,
-        settings=Settings.of(rule_set) if rule_set else Settings(),
+        settings=active_settings(),
     )
 
 
