@@ -21,9 +21,11 @@ from django.db import transaction
 
 from accounts.domains import registrable_domain
 from accounts.enrichment import get_provider, network_bounds
+from accounts.ingest import printable
 from accounts.models import Account, Firmographic, ImportRow, IPRange
 from accounts.services.arr import accounts_arr_recompute
 from accounts.services.identity import account_set_fields
+from accounts.services.imports import CSV_CELL_REASON, csv_rows
 from pls_portal.cache import generation_bump
 from pls_portal.services import JobProgress
 
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 CHUNK = 2000
 MAX_EMPLOYEES = 2**31 - 1
 MAX_REVENUE = Decimal("1e14")  # Firmographic.annual_revenue: 16 digits, 2 decimals.
+# A reason (ImportRow.reason, 300 characters) quotes at most this much of a cell, so that
+# the column and the limit always fit: a character may take 10 in Python's repr.
+SHOWN = 20
 
 # Header (lower-cased, spaces and hyphens as underscores) → Firmographic field.
 FIRMOGRAPHIC_COLUMNS = {
@@ -70,7 +75,11 @@ class ImportResult:
         )
 
 
-class _BadCell(Exception):
+class _BadRow(Exception):
+    """A row that cannot be imported: kept for review with this reason."""
+
+
+class _BadCell(_BadRow):
     def __init__(self, column: str, reason: str) -> None:
         super().__init__(f"{column}: {reason}")
         self.column = column
@@ -85,28 +94,60 @@ def _count_rows(path: Path) -> int:
         return max(sum(1 for _ in raw) - 1, 0)
 
 
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= SHOWN else value[:SHOWN] + "…")
+
+
+def _storable(raw: dict) -> dict:
+    """A raw row for ``ImportRow.row``: jsonb holds no NUL, so NULs become their escape;
+    cells past the header are kept under ``_extra``."""
+    row = {
+        printable(k): printable(v) if isinstance(v, str) else v
+        for k, v in raw.items()
+        if k is not None
+    }
+    if raw.get(None):
+        row["_extra"] = [printable(v) for v in raw[None]]
+    return row
+
+
 def _rows(
     path: Path, columns: dict[str, str], required: tuple[str, ...]
-) -> Iterator[tuple[int, dict[str, str], dict]]:
-    """(line number, {field: stripped value}, raw row) for each non-blank CSV row."""
+) -> Iterator[tuple[int, dict[str, str] | None, dict]]:
+    """(line number, {field: stripped value}, storable raw row) for each non-blank CSV
+    row; the values are None for a row with a cell past the CSV cell limit."""
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
         reader = csv.DictReader(text)
-        mapping = {h: columns[_header(h)] for h in reader.fieldnames or [] if _header(h) in columns}
+        try:
+            headers = reader.fieldnames or []
+        except csv.Error as exc:
+            raise ImportFileError(f"{path.name}: the header row cannot be read ({exc})") from exc
+        mapping = {h: columns[_header(h)] for h in headers if _header(h) in columns}
         missing = [c for c in required if c not in mapping.values()]
         if missing:
             raise ImportFileError(f"{path.name}: missing column {', '.join(missing)}")
-        for raw in reader:
+        for number, raw, unreadable in csv_rows(reader):
+            if unreadable:
+                yield number, None, _storable(raw)
+                continue
             values = {target: (raw.get(header) or "").strip() for header, target in mapping.items()}
             if not any(values.values()):
                 continue
-            yield reader.line_num, values, {k: v for k, v in raw.items() if k is not None}
+            yield number, values, _storable(raw)
 
 
 def _domain(value: str, column: str = "domain") -> str:
     domain = registrable_domain(value) if value else None
     if not domain:
-        raise _BadCell(column, f"{value!r} is not a company domain" if value else "is empty")
+        raise _BadCell(column, f"{_shown(value)} is not a company domain" if value else "is empty")
     return domain
+
+
+def _text(values: dict[str, str], name: str, column: str, length: int) -> str:
+    value = values.get(name, "")
+    if "\x00" in value:
+        raise _BadCell(column, "contains a NUL character (\\u0000): not storable text")
+    return value[:length]
 
 
 def _employees(value: str) -> int | None:
@@ -115,9 +156,16 @@ def _employees(value: str) -> int | None:
     try:
         number = Decimal(value.replace(",", "").replace("_", ""))
     except InvalidOperation:
-        raise _BadCell("employees", f"{value!r} is not a whole number") from None
-    if number != number.to_integral_value() or not 0 <= number <= MAX_EMPLOYEES:
-        raise _BadCell("employees", f"{value!r} is not a whole number from 0 to {MAX_EMPLOYEES}")
+        raise _BadCell("employees", f"{_shown(value)} is not a whole number") from None
+    # NaN and Infinity first: comparing sNaN raises.
+    if (
+        not number.is_finite()
+        or number != number.to_integral_value()
+        or not 0 <= number <= MAX_EMPLOYEES
+    ):
+        raise _BadCell(
+            "employees", f"{_shown(value)} is not a whole number from 0 to {MAX_EMPLOYEES}"
+        )
     return int(number)
 
 
@@ -126,11 +174,17 @@ def _revenue(value: str) -> Decimal | None:
         return None
     cleaned = value.replace(",", "").replace("_", "").replace(" ", "").lstrip("$€£")
     try:
-        amount = Decimal(cleaned).quantize(Decimal("0.01"))
+        amount = Decimal(cleaned)
     except InvalidOperation:
-        raise _BadCell("annual revenue", f"{value!r} is not an amount") from None
+        amount = Decimal("NaN")
+    if amount.is_nan():  # and comparing NaN raises
+        raise _BadCell("annual revenue", f"{_shown(value)} is not an amount")
+    if Decimal(0) <= amount < MAX_REVENUE:
+        # Rounded within the limit only (1e40 has no cents to round to), and checked
+        # again: 99999999999999.995 rounds up to it.
+        amount = amount.quantize(Decimal("0.01"))
     if not Decimal(0) <= amount < MAX_REVENUE:
-        raise _BadCell("annual revenue", f"{value!r} is not between 0 and 10^14")
+        raise _BadCell("annual revenue", f"{_shown(value)} is not between 0 and 10^14")
     return amount
 
 
@@ -153,12 +207,18 @@ def _import(
     result = ImportResult()
     if progress is not None:
         progress.set_total(_count_rows(path))
-    ImportRow.objects.filter(kind=kind, file_name=str(path)).delete()
     good: dict = {}
     bad: list[ImportRow] = []
+    replaced = False
 
     def flush(rows_seen: int) -> None:
+        nonlocal replaced
         with transaction.atomic():
+            if not replaced:
+                # With the first chunk, once the header is read: a file refused as a
+                # whole leaves the rows its earlier import kept.
+                ImportRow.objects.filter(kind=kind, file_name=str(path)).delete()
+                replaced = True
             if good:
                 store(good, result)
             ImportRow.objects.bulk_create(bad)
@@ -172,8 +232,10 @@ def _import(
         result.read += 1
         seen += 1
         try:
+            if values is None:
+                raise _BadRow(CSV_CELL_REASON)
             key, record = parse(values)
-        except _BadCell as exc:
+        except _BadRow as exc:
             result.rejected += 1
             result.rejected_lines.append(number)
             bad.append(_reject(kind=kind, path=path, number=number, reason=str(exc), row=raw))
@@ -194,10 +256,10 @@ def _import(
 def _firmographic(values: dict[str, str]) -> tuple[str, dict]:
     domain = _domain(values.get("domain", ""))
     record = {
-        "company_name": values.get("company_name", "")[:200],
+        "company_name": _text(values, "company_name", "company name", 200),
         "employees": _employees(values.get("employees", "")),
-        "industry": values.get("industry", "")[:100],
-        "country": values.get("country", "")[:100],
+        "industry": _text(values, "industry", "industry", 100),
+        "country": _text(values, "country", "country", 100),
         "annual_revenue": _revenue(values.get("annual_revenue", "")),
     }
     return domain, record
@@ -247,16 +309,21 @@ def firmographics_import_file(*, path: Path, progress: JobProgress | None = None
 
 def _ip_range(values: dict[str, str]) -> tuple[str, dict]:
     cidr = values.get("cidr", "")
+    if not cidr:
+        raise _BadCell("cidr", "is empty")
     try:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        raise _BadCell("cidr", f"{cidr!r} is not a network" if cidr else "is empty") from None
+        network = None
+    # A zone index (fe80::%eth0) names a link of one host, not a company's network.
+    if network is None or "%" in cidr:
+        raise _BadCell("cidr", f"{_shown(cidr)} is not a network")
     first, last = network_bounds(network)
     record = {
         "first": first,
         "last": last,
         "domain": _domain(values.get("domain", "")),
-        "company": values.get("company", "")[:200],
+        "company": _text(values, "company", "company", 200),
     }
     return str(network), record
 

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -39,8 +40,18 @@ class StaticProvider:
 
 def write(tmp_path, name, text):
     path = tmp_path / name
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+# The rejections the fuzzing found (tests/reliability/test_fuzz_enrichment.py, PostgreSQL
+# only), pinned here for both databases.
+CELL_LIMIT_REASON = "line has a cell over 131072 characters (the CSV cell limit)"
+NUL_REASON = "contains a NUL character (\\u0000): not storable text"
+
+
+def kept_reasons(kind="firmographics"):
+    return dict(ImportRow.objects.filter(kind=kind).values_list("line_number", "reason"))
 
 
 # --- firmographics import --------------------------------------------------------------
@@ -99,6 +110,174 @@ def test_import_firmographics_command_refuses_missing_file_and_missing_column(tm
     path = write(tmp_path, "a.csv", "company,employees\nAcme,5\n")
     with pytest.raises(CommandError, match="missing column domain"):
         call_command("import_firmographics", str(path))
+
+
+def test_a_nul_character_in_a_firmographics_text_cell_is_kept_for_review_naming_it(tmp_path):
+    path = write(
+        tmp_path,
+        "firmo.csv",
+        "domain,company_name,industry,country\n"
+        "acme.com,Ac\x00me,Manufacturing,US\n"
+        "globex.com,Globex,Ener\x00gy,US\n"
+        "initech.com,Initech,Software,U\x00S\n"
+        "hooli.com,Hooli,Software,US\n",
+    )
+    result = firmographics_import_file(path=path)
+
+    assert (result.read, result.created, result.rejected) == (4, 1, 3)
+    assert kept_reasons() == {
+        2: f"company name: {NUL_REASON}",
+        3: f"industry: {NUL_REASON}",
+        4: f"country: {NUL_REASON}",
+    }
+    hooli = Firmographic.objects.get()
+    assert (hooli.domain, hooli.company_name, hooli.industry) == ("hooli.com", "Hooli", "Software")
+
+
+def test_a_row_kept_for_review_keeps_its_nul_characters_as_their_escape(tmp_path):
+    path = write(
+        tmp_path,
+        "firmo.csv",
+        "domain,employees,notes\n"
+        "acme\x00.com,10,fine\n"
+        "globex.com,lots,see\x00here\n"
+        "initech.com,many,,past\x00the header\n"
+        "hooli.com,40,\x00\n",
+    )
+    result = firmographics_import_file(path=path)
+
+    assert (result.read, result.created, result.rejected_lines) == (4, 1, [2, 3, 4])
+    assert kept_reasons() == {
+        2: "domain: 'acme\\x00.com' is not a company domain",
+        3: "employees: 'lots' is not a whole number",
+        4: "employees: 'many' is not a whole number",
+    }
+    # PostgreSQL's jsonb holds no NUL: the review list shows its escape, and the cells
+    # past the header are kept too.
+    assert {r.line_number: r.row for r in ImportRow.objects.all()} == {
+        2: {"domain": "acme\\u0000.com", "employees": "10", "notes": "fine"},
+        3: {"domain": "globex.com", "employees": "lots", "notes": "see\\u0000here"},
+        4: {
+            "domain": "initech.com",
+            "employees": "many",
+            "notes": "",
+            "_extra": ["past\\u0000the header"],
+        },
+    }
+    assert Firmographic.objects.get().employees == 40
+
+
+@pytest.mark.parametrize(
+    ("importer", "text"),
+    [
+        (
+            firmographics_import_file,
+            "domain,company_name\n"
+            f'acme.com,"{"n" * 140_000}"\n'
+            f"{'h' * 2_200_000}\n"
+            "globex.com,Globex\n",
+        ),
+        (
+            ip_ranges_import_file,
+            "cidr,domain,company\n"
+            f'203.0.113.0/24,acme.com,"{"n" * 140_000}"\n'
+            f"{'h' * 2_200_000}\n"
+            "198.51.100.0/24,globex.com,Globex\n",
+        ),
+    ],
+    ids=["firmographics", "ip ranges"],
+)
+def test_a_row_with_a_cell_over_the_csv_cell_limit_is_kept_for_review(tmp_path, importer, text):
+    result = importer(path=write(tmp_path, "data.csv", text))
+
+    assert (result.read, result.created, result.rejected_lines) == (3, 1, [2, 3])
+    kind = "firmographics" if importer is firmographics_import_file else "ip_ranges"
+    assert kept_reasons(kind) == {2: CELL_LIMIT_REASON, 3: CELL_LIMIT_REASON}
+    # The row is kept for review with its long cell cut short, saying how long it was.
+    kept = ImportRow.objects.get(line_number=2).row
+    assert kept["domain"] == "acme.com"
+    assert kept["company_name" if kind == "firmographics" else "company"].endswith(
+        "… (140000 characters)"
+    )
+    model = Firmographic if kind == "firmographics" else IPRange
+    assert list(model.objects.values_list("domain", flat=True)) == ["globex.com"]
+
+
+def test_a_long_bad_value_is_quoted_short_so_the_reason_names_the_column_and_limit(tmp_path):
+    wide, quoted = "\U000e0001", "\\U000e0001"  # Python's repr writes it in 10
+    path = write(
+        tmp_path,
+        "firmo.csv",
+        "domain,employees,annual_revenue\n"
+        f"{'d' * 5000}.com,10,\n"
+        f"acme.com,{'9' * 5000},\n"
+        f"globex.com,{wide * 5000},\n"
+        f"initech.com,,{'1' * 5000}x\n",
+    )
+    result = firmographics_import_file(path=path)
+
+    assert (result.created, result.rejected_lines) == (0, [2, 3, 4, 5])
+    reasons = kept_reasons()
+    assert reasons == {
+        2: f"domain: '{'d' * 20}…' is not a company domain",
+        3: f"employees: '{'9' * 20}…' is not a whole number from 0 to 2147483647",
+        4: f"employees: '{quoted * 20}…' is not a whole number",
+        5: f"annual revenue: '{'1' * 20}…' is not an amount",
+    }
+    assert max(len(reason) for reason in reasons.values()) <= 300
+
+
+def test_nan_infinity_and_amounts_past_the_columns_are_kept_for_review_naming_the_limit(
+    tmp_path,
+):
+    path = write(
+        tmp_path,
+        "firmo.csv",
+        "domain,employees,annual_revenue\n"
+        "acme.com,,NaN\n"
+        "globex.com,sNaN,\n"
+        "initech.com,Infinity,\n"
+        "hooli.com,,1e40\n"
+        "umbrella.com,,99999999999999.995\n"
+        "stark.com,2147483647,12000000.50\n",
+    )
+    result = firmographics_import_file(path=path)
+
+    assert (result.read, result.created, result.rejected_lines) == (6, 1, [2, 3, 4, 5, 6])
+    assert kept_reasons() == {
+        2: "annual revenue: 'NaN' is not an amount",
+        3: "employees: 'sNaN' is not a whole number from 0 to 2147483647",
+        4: "employees: 'Infinity' is not a whole number from 0 to 2147483647",
+        5: "annual revenue: '1e40' is not between 0 and 10^14",
+        # Rounded to cents it would be 10^14, which the column cannot hold.
+        6: "annual revenue: '99999999999999.995' is not between 0 and 10^14",
+    }
+    stark = Firmographic.objects.get()
+    assert (stark.domain, stark.employees, stark.annual_revenue) == (
+        "stark.com",
+        2147483647,
+        Decimal("12000000.50"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("company,employees\nAcme,5\n", "firmo.csv: missing column domain"),
+        ("domain," + "h" * 2_200_000 + "\nacme.com\n", "firmo.csv: the header row cannot be read"),
+    ],
+    ids=["no domain column", "header past the CSV parser's limit"],
+)
+def test_a_refused_file_keeps_the_rows_its_earlier_import_kept(tmp_path, content, error):
+    path = write(tmp_path, "firmo.csv", "domain,employees\nacme.com,lots\nglobex.com,5\n")
+    call_command("import_firmographics", str(path))
+    write(tmp_path, "firmo.csv", content)
+
+    with pytest.raises(CommandError, match=f"^{re.escape(error)}"):
+        call_command("import_firmographics", str(path))
+
+    assert kept_reasons() == {2: "employees: 'lots' is not a whole number"}
+    assert list(Firmographic.objects.values_list("domain", "employees")) == [("globex.com", 5)]
 
 
 # --- enrichment ------------------------------------------------------------------------
@@ -201,6 +380,43 @@ def test_ip_ranges_import_normalises_networks_and_keeps_bad_rows(tmp_path):
     reasons = dict(ImportRow.objects.filter(kind="ip_ranges").values_list("line_number", "reason"))
     assert reasons[4].startswith("cidr:") and reasons[5].startswith("domain:")
     assert ip_ranges_import_file(path=path).created == 0
+
+
+def test_a_nul_character_in_an_ip_range_company_is_kept_for_review_naming_it(tmp_path):
+    path = write(
+        tmp_path,
+        "ranges.csv",
+        "cidr,domain,company\n203.0.113.0/24,acme.com,Ac\x00me\n198.51.100.0/24,globex.com,Globex\n",
+    )
+    result = ip_ranges_import_file(path=path)
+
+    assert (result.read, result.created, result.rejected_lines) == (2, 1, [2])
+    kept = ImportRow.objects.get(kind="ip_ranges")
+    assert kept.reason == f"company: {NUL_REASON}"
+    assert kept.row["company"] == "Ac\\u0000me"
+    assert list(IPRange.objects.values_list("network", "company")) == [
+        ("198.51.100.0/24", "Globex")
+    ]
+
+
+def test_an_ipv6_network_with_a_zone_index_is_kept_for_review(tmp_path):
+    path = write(
+        tmp_path,
+        "ranges.csv",
+        "cidr,domain,company\n"
+        "fe80::1%eth0/64,acme.com,Acme\n"
+        f"fe80::%{'x' * 60}/64,acme.com,Acme\n"
+        "fe80::1/64,globex.com,Globex\n",
+    )
+    result = ip_ranges_import_file(path=path)
+
+    assert (result.created, result.rejected_lines) == (1, [2, 3])
+    assert kept_reasons("ip_ranges") == {
+        2: "cidr: 'fe80::1%eth0/64' is not a network",
+        3: f"cidr: 'fe80::%{'x' * 13}…' is not a network",
+    }
+    # A link-local network without a zone is a network like any other.
+    assert list(IPRange.objects.values_list("network", "domain")) == [("fe80::/64", "globex.com")]
 
 
 def test_anonymous_visitors_counted_per_company_on_ipv4_and_ipv6(tmp_path):
