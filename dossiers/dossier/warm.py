@@ -4,9 +4,10 @@ finds its cached parts (``dossiers.dossier.parts``) ready instead of waiting for
 Every few minutes (beat, ``dossiers.tasks.dossiers_warm_run``) each active item's
 account is looked at: its parts' keys are computed as a page view computes them (the
 account row, its score's and contacts' stamps, the active item, the day and the data
-generation, ``dossiers.dossier.cache``); a part the cache lacks is built, and parts this
-warm-up built ``REFRESH`` ago or more are built again, so what the keys cannot see shows
-within ``TTL`` and a rep never finds an expired part. What it built is remembered per
+generation, ``dossiers.dossier.cache``); when they changed since this warm-up last built
+the account's parts, or it built them ``REFRESH`` ago or more, every part is built
+again, so what the keys cannot see shows within ``TTL`` and a rep never finds an expired
+part. What it built is remembered per
 account (the keys and when), so a run that finds nothing changed only reads: a few
 queries and one cache round trip per chunk of ``CHUNK`` items.
 """
@@ -82,16 +83,15 @@ def dossiers_warm(
             )
             keys = page_keys(scope, today)
             mark = marks.get(_mark_key(account.pk))
-            ageing = mark is not None and mark[0] == keys
-            if ageing and (now - mark[1]).total_seconds() < REFRESH:
+            if mark is not None and mark[0] == keys and (now - mark[1]).total_seconds() < REFRESH:
                 fresh += 1
                 continue
-            # Keys that changed: build what the cache lacks (a page view may have built
-            # it since). Same keys, built REFRESH ago: build them all again.
-            sections = sections_part(account, today, rebuild=ageing)
-            people_part(scope, today, users_total=sections["seats"], rebuild=ageing)
+            # New keys (the account changed), or built REFRESH ago: build every part
+            # again, so each lives its whole TTL from now, as the mark says.
+            sections = sections_part(account, today, rebuild=True)
+            people_part(scope, today, users_total=sections["seats"], rebuild=True)
             if account.pk in with_play:
-                play_context_part(account, item.buyers, today, rebuild=ageing)
+                play_context_part(account, item.buyers, today, rebuild=True)
             cache.set(_mark_key(account.pk), (keys, now), TTL)
             built += 1
         if progress:
