@@ -31,6 +31,7 @@ from dossiers.dossier.scope import (
 )
 from dossiers.dossier.timeline import timeline_get
 from dossiers.dossier.touch_log import touch_log_get
+from playbooks.services import play_match_for
 from pls_portal.models import Role
 from pls_portal.permissions import rep_required, role_required
 from scoring.models import Touch
@@ -131,11 +132,16 @@ def _page_context(request: HttpRequest, account_id: int, **forms_) -> dict:
     scope = _scope(request, account_id)
     today = timezone.now().date()
     # Every cached part of the page in one round trip (dossiers.dossier.parts).
-    hits = cache.get_many(page_keys(scope, today))
+    match = play_match_for(account_id=scope.account.pk)
+    hits = cache.get_many(page_keys(scope, today, with_play=match is not None))
     sections = sections_part(scope.account, today, hits=hits)
     context = {
         **dossier_rest_get(
-            scope=scope, user=request.user, milestones=sections["milestones"], hits=hits
+            scope=scope,
+            user=request.user,
+            milestones=sections["milestones"],
+            hits=hits,
+            match=match,
         ),
         "people": _people(scope, users_total=sections["seats"], hits=hits),
         "overview": sections["overview"],

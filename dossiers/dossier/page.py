@@ -13,12 +13,13 @@ from datetime import date, timedelta
 from accounts.models import Account, AccountDay
 from dossiers.charts import TREND_DAYS
 from dossiers.dossier.overview import overview_get
-from dossiers.dossier.play import play_get
+from dossiers.dossier.play import LOOK_UP, play_get
 from dossiers.dossier.scope import DossierScope, item_dict
 from dossiers.dossier.score import score_get
 from dossiers.dossier.timeline import timeline_get
 from dossiers.dossier.touch_log import touch_log_get, touches_for
 from dossiers.dossier.usage import milestones_get, trend_get, usage_get
+from playbooks.models import PlayMatch
 from pls_portal.models import User
 
 
@@ -41,7 +42,12 @@ def account_sections_get(*, account: Account, today: date) -> dict:
 
 
 def dossier_rest_get(
-    *, scope: DossierScope, user: User, milestones: dict, hits: dict | None = None
+    *,
+    scope: DossierScope,
+    user: User,
+    milestones: dict,
+    hits: dict | None = None,
+    match: PlayMatch | type[LOOK_UP] | None = LOOK_UP,
 ) -> dict:
     """The item, touch log, timeline and play (``milestones`` from the account sections,
     which the timeline shows too). The people are ``people_get``'s, read apart: the
@@ -56,6 +62,7 @@ def dossier_rest_get(
             user=user,
             buyers=active.buyers if active else None,
             hits=hits,
+            match=match,
         ),
         "touch_log": touch_log_get(scope=scope, touches=touches),
         "items": [item_dict(i) for i in scope.items],

@@ -100,11 +100,11 @@ def people_part(
     )
 
 
-def page_keys(scope: DossierScope, today: date) -> list[str]:
-    """The keys of every cached part of the scope's dossier, to read in one round trip."""
-    active = next((i for i in scope.items if i.is_active), None)
-    return [
-        sections_key(scope.account, today=today),
-        people_key(scope, today=today),
-        play_context_key(scope.account, active.buyers if active else None, today),
-    ]
+def page_keys(scope: DossierScope, today: date, *, with_play: bool) -> list[str]:
+    """The keys of every cached part of the scope's dossier, to read in one round trip:
+    the play message's context only for an account with a play (``with_play``)."""
+    keys = [sections_key(scope.account, today=today), people_key(scope, today=today)]
+    if with_play:
+        active = next((i for i in scope.items if i.is_active), None)
+        keys.append(play_context_key(scope.account, active.buyers if active else None, today))
+    return keys

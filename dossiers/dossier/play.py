@@ -11,10 +11,15 @@ from django.utils import timezone
 from accounts.models import Account
 from dossiers.dossier.cache import account_stamp, cached, key_of
 from playbooks.messages import buyer_context, message_context
+from playbooks.models import PlayMatch
 from playbooks.services import play_match_for, play_message_fill
 from pls_portal.models import User
 
 logger = logging.getLogger(__name__)
+
+
+class LOOK_UP:
+    """``play_get``'s default ``match``: read the account's best play there."""
 
 
 def play_context_key(account: Account, buyers: list | None, today: date) -> str:
@@ -48,14 +53,17 @@ def play_get(
     buyers: list | None = None,
     today: date | None = None,
     hits: dict | None = None,
+    match: PlayMatch | type[LOOK_UP] | None = LOOK_UP,
 ) -> dict | None:
     """The recommended play and its filled first message; a failure shows as a notice,
     never breaks the dossier. The message's context (the account's numbers, its top
     buyer: ``buyers`` are the active item's) is cached while they stay the same
     (dossiers.dossier.cache) and shared by every rep; the rep's name and the play's
-    template are filled in on each view."""
+    template are filled in on each view. ``match``: the account's stored best play when
+    the caller read it (``play_match_for``), else it is read here."""
     try:
-        match = play_match_for(account_id=account.pk)
+        if match is LOOK_UP:
+            match = play_match_for(account_id=account.pk)
         if match is None:
             return None
         context = play_context_part(account, buyers, today or timezone.now().date(), hits=hits)

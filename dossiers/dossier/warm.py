@@ -81,7 +81,7 @@ def dossiers_warm(
             scope = DossierScope(
                 account=account, items=[item], item=item, read_only=True, can_act=False
             )
-            keys = page_keys(scope, today)
+            keys = page_keys(scope, today, with_play=account.pk in with_play)
             mark = marks.get(_mark_key(account.pk))
             if mark is not None and mark[0] == keys and (now - mark[1]).total_seconds() < REFRESH:
                 fresh += 1
