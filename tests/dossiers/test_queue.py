@@ -290,6 +290,21 @@ def test_pages_keep_the_filters_in_their_links(login, ae):
     assert "30 active items match the filters" in text(first.content.decode())
 
 
+def test_a_page_past_the_last_shows_the_last_and_a_bad_number_the_first(login, ae):
+    for n in range(30):
+        make_item(f"Company {n:02d}", due_in=n + 1)
+    client = login(ae)
+    last = [f"Company {n:02d}" for n in range(25, 30)]
+
+    for asked in ("9", "0", "-1"):  # past the end, or below the first: the last page
+        response = client.get(QUEUE, {"page": asked})
+        assert names(response) == last, asked
+        assert "page 2 of 2" in text(response.content.decode())
+    response = client.get(QUEUE, {"page": "two"})
+    assert names(response)[0] == "Company 00"
+    assert "30 active items · page 1 of 2" in text(response.content.decode())
+
+
 def test_the_lists_own_refresh_gets_only_the_rows(login, ae):
     make_item("Acme")
 
