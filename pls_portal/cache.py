@@ -22,7 +22,10 @@ from django.db.models.signals import post_delete, post_save
 
 GENERATION_KEY = "pls:data-generation"
 
-_memo: dict[str, tuple[int, object]] = {}
+# How long a process keeps a ``shared`` value at most: with a cache of its own (no
+# CACHE_URL) a process never sees the generation that another one bumped.
+SHARED_SECONDS = 60
+_memo: dict[str, tuple[int, float, object]] = {}
 
 
 def generation() -> int:
@@ -57,11 +60,12 @@ def generation_watch(*models) -> None:
 def shared[T](name: str, build: Callable[[], T]) -> T:
     """A small value many pages read and only an admin's edit of a watched model changes
     (the active plays, the active rule set's settings): kept in this process for the
-    current generation, so a page reads one cache key instead of querying for it."""
-    current = generation()
+    current generation, and ``SHARED_SECONDS`` at most, so a page reads one cache key
+    instead of querying for it."""
+    current, now = generation(), time.monotonic()
     memo = _memo.get(name)
-    if memo is not None and memo[0] == current:
-        return memo[1]
+    if memo is not None and memo[0] == current and now - memo[1] < SHARED_SECONDS:
+        return memo[2]
     value = build()
-    _memo[name] = (current, value)
+    _memo[name] = (current, now, value)
     return value
