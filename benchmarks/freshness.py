@@ -56,20 +56,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate, pages  # after the project root is importable
-from benchmarks import scoring as scoring_bench
-from benchmarks.ingest import Server, _percentile, _replace_section, server_environment
+from benchmarks.common import (
+    REPORT,
+    RESULTS,
+    ROOT,
+    Server,
+    machine_facts,
+    percentile,
+    report_section_write,
+    say,
+    server_environment,
+)
 
-ROOT = generate.ROOT
-RESULTS = ROOT / "benchmarks" / "results"
-REPORT = ROOT / "benchmarks" / "report.md"
 TARGET_P95_SECONDS = 60.0
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 POLL_SECONDS = 0.2
 BUYER_TITLE = "VP of Sales"
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 @dataclass
@@ -253,7 +255,7 @@ def trials_run(
             break
         done = sum(1 for trial in trials if trial.updated is not None)
         if int(elapsed / 10) != int((elapsed - POLL_SECONDS) / 10):
-            _say(f"  {elapsed:5.0f} s: {posted} posted, {done} updated")
+            say(f"  {elapsed:5.0f} s: {posted} posted, {done} updated")
         time.sleep(POLL_SECONDS)
     connection.close()
 
@@ -301,7 +303,7 @@ def _stage(trials: list[Trial], name: str) -> dict:
     return {
         "trials": len(values),
         "p50_s": round(statistics.median(values), 2) if values else None,
-        "p95_s": round(_percentile(values, 0.95), 2) if values else None,
+        "p95_s": round(percentile(values, 0.95), 2) if values else None,
         "max_s": round(max(values), 2) if values else None,
     }
 
@@ -361,8 +363,7 @@ def write_report(result: dict) -> None:
         "at the end.",
     ]
     section = "\n".join(lines) + "\n"
-    existing = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n"
-    REPORT.write_text(_replace_section(existing, "## Freshness", section))
+    report_section_write("## Freshness", section)
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -430,9 +431,9 @@ def main(argv: list[str] | None = None) -> None:
     key = ingestion_key_create(name=f"freshness benchmark {run_id}")
     rows = trial_items(args.trials + 1, args.seed)
     warmup, *trials = [trial_build(n, row, run_id) for n, row in enumerate(rows)]
-    machine = scoring_bench._machine()
+    machine = machine_facts()
     connection.close()
-    _say(
+    say(
         f"population: {population['accounts']:,} accounts, {population['events']:,} events, "
         f"{population['active_items']:,} active queue items"
     )
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     load_start = os.getloadavg()[0]
     try:
         server.wait_ready()
-        _say("warm-up trial (worker and beat starting)…")
+        say("warm-up trial (worker and beat starting)…")
         trials_run(
             [warmup],
             port=server.port,
@@ -472,7 +473,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"the warm-up trial failed ({warmup.failure}); see "
                 "benchmarks/results/freshness-{worker,beat,gunicorn}.log"
             )
-        _say(f"  updated after {warmup.updated:.1f} s; {args.trials} trials…")
+        say(f"  updated after {warmup.updated:.1f} s; {args.trials} trials…")
         trials_run(
             trials,
             port=server.port,
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     failures = [
         f"trial {t.number} (account {t.account_id}): {t.failure}" for t in trials if t.failure
     ]
-    p95 = _percentile(updated, 0.95)
+    p95 = percentile(updated, 0.95)
     ok = bool(updated) and not failures and p95 <= TARGET_P95_SECONDS
     outcomes: dict[str, int] = {}
     for trial in trials:
@@ -541,14 +542,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     write_report(result)
     stage = result["stages"]["updated"]
-    _say(
+    say(
         f"event posted → queue item updated: p50 {stage['p50_s']} s, p95 {stage['p95_s']} s, "
         f"max {stage['max_s']} s over {stage['trials']} trials; target p95 ≤ "
         f"{TARGET_P95_SECONDS:g} s: {result['figures']['verdict']}"
     )
-    _say(f"wrote {REPORT.relative_to(ROOT)} and {(RESULTS / 'freshness.json').relative_to(ROOT)}")
+    say(f"wrote {REPORT.relative_to(ROOT)} and {(RESULTS / 'freshness.json').relative_to(ROOT)}")
     for failure in failures[:20]:
-        _say(f"  {failure}")
+        say(f"  {failure}")
     if not ok:
         sys.exit(1)
 

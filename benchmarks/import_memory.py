@@ -26,9 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-REPORT = ROOT / "benchmarks" / "report.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS, ROOT, report_section_write  # after the root is importable
+
 MAX_RSS_RATIO = 1.25
 
 EVENTS = ("Project Created", "Report Exported", "Dashboard Shared", "API Call Made")
@@ -164,14 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             "",
         ]
     )
-    report = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
-    if "## Import" in report:
-        head, _, rest = report.partition("## Import")
-        tail = rest.partition("\n## ")[2]
-        report = head + section + (("\n## " + tail) if tail else "")
-    else:
-        report = report.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(report)
+    report_section_write("## Import", section)
     if verdict == "MISS":
         sys.exit(1)
 

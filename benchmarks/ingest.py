@@ -46,13 +46,10 @@ import io
 import itertools
 import json
 import os
-import platform
 import pstats
 import random
-import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -68,10 +65,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate  # after the project root is importable
+from benchmarks.common import (
+    REPORT,
+    RESULTS,
+    ROOT,
+    Server,
+    machine_facts,
+    percentile,
+    report_section_write,
+    server_environment,
+)
 
-ROOT = generate.ROOT
-RESULTS = ROOT / "benchmarks" / "results"
-REPORT = ROOT / "benchmarks" / "report.md"
 TARGET_EVENTS_PER_SECOND = 10_000
 TARGET_COPY_RATIO = 0.3
 NEW_USER_SHARE = 0.02
@@ -256,78 +260,6 @@ def build_workload(
 
 
 # --- the server -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_environment(database_url: str, static_root: str) -> dict[str, str]:
-    """Production settings on plain HTTP: what gunicorn (and the in-process profile) run."""
-    return {
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        # The ingest API renders no template, so an empty STATIC_ROOT is enough.
-        "STATIC_ROOT": static_root,
-        "DJANGO_SETTINGS_MODULE": "pls_portal.settings",
-    }
-
-
-class Server:
-    """gunicorn serving ``pls_portal.wsgi`` on a free local port."""
-
-    def __init__(self, *, env: dict[str, str], workers: int, threads: int, log: Path) -> None:
-        self.port = _free_port()
-        self.log = log.open("w")
-        command = [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "pls_portal.wsgi",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--keep-alive",
-            "30",
-            "--timeout",
-            "120",
-        ]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=self.log
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited with {self.process.returncode}; see {self.log.name}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        sys.exit(f"gunicorn did not answer /healthz within {timeout:.0f} s; see {self.log.name}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 # --- the clients ------------------------------------------------------------------------
@@ -657,37 +589,6 @@ def _short(filename: str) -> str:
 # --- the report -------------------------------------------------------------------------
 
 
-def machine_facts() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        version = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT name, setting, unit FROM pg_settings WHERE name IN "
-            "('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'wal_level')"
-        )
-        settings = {name: f"{value}{' ' + unit if unit else ''}" for name, value, unit in cursor}
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        memory = meminfo.read_text().splitlines()[0].split(":", 1)[1].strip()
-    uname = shutil.which("uname")
-    return {
-        "cpu_count": os.cpu_count(),
-        "uname": subprocess.run(
-            [uname, "-a"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if uname
-        else " ".join(platform.uname()),
-        "memory": memory,
-        "python": platform.python_version(),
-        "postgresql": version,
-        "postgresql_settings": settings,
-        "postgresql_host": "same machine (127.0.0.1)",
-    }
-
-
 def _verdict(value: float, target: float) -> str:
     return "PASS" if value >= target else "MISS"
 
@@ -779,29 +680,10 @@ def write_report(result: dict) -> None:
             ),
         ]
     section = "\n".join(lines) + "\n"
-    existing = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n"
-    REPORT.write_text(_replace_section(existing, "## Ingest", section))
-
-
-def _replace_section(text: str, heading: str, section: str) -> str:
-    """``text`` with the ``heading`` section replaced by ``section`` (appended if new)."""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        return text.rstrip("\n") + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+    report_section_write("## Ingest", section)
 
 
 # --- main -------------------------------------------------------------------------------
-
-
-def _percentile(values: list[float], share: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -974,7 +856,7 @@ def main(argv: list[str] | None = None) -> None:
             "p50": round(1000 * statistics.median(outcome.latencies), 1)
             if outcome.latencies
             else 0,
-            "p95": round(1000 * _percentile(outcome.latencies, 0.95), 1),
+            "p95": round(1000 * percentile(outcome.latencies, 0.95), 1),
             "max": round(1000 * max(outcome.latencies, default=0), 1),
         },
         "cpu_seconds": cpu,

@@ -62,11 +62,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate  # after the project root is importable
 from benchmarks import scoring as scoring_bench
-from benchmarks.ingest import Server, _percentile, _replace_section, server_environment
+from benchmarks.common import (
+    REPORT,
+    RESULTS,
+    ROOT,
+    Server,
+    machine_facts,
+    percentile,
+    report_section_write,
+    say,
+    server_environment,
+)
 
-ROOT = generate.ROOT
-RESULTS = ROOT / "benchmarks" / "results"
-REPORT = ROOT / "benchmarks" / "report.md"
 TARGET_RATIO = 5.0  # page p95 ÷ trivial page p95
 REP_PREFIX = "bench-"
 CLAIMS_PER_REP = 3
@@ -91,10 +98,6 @@ pages.reps_ensure(count=int(sys.argv[1]), password=None)
 print(json.dumps({"setup": setup, "population": pages.population_size(),
                   "counts": pages.query_counts(reps=int(sys.argv[1]))}))
 """
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 # --- the population: scores, queue items, play matches, reps -------------------------------
@@ -128,17 +131,17 @@ def population_prepare() -> dict:
     setup = scoring_bench.rollups_prepare(rebuild=False)
     full = not AccountScore.objects.exists()
     if full:
-        _say("no scores yet: a full scoring run (scores, routes, queue items)…")
+        say("no scores yet: a full scoring run (scores, routes, queue items)…")
     started = time.perf_counter()
     result = scoring_run(full=full)
     if full:
         setup["scoring_seconds"] = round(time.perf_counter() - started, 1)
-        _say(f"  {result.summary} in {setup['scoring_seconds']} s")
+        say(f"  {result.summary} in {setup['scoring_seconds']} s")
     started = time.perf_counter()
     matched = play_matches_refresh()
     if matched.full:
         setup["play_matches_seconds"] = round(time.perf_counter() - started, 1)
-        _say(f"  play matches: {matched.summary} in {setup['play_matches_seconds']} s")
+        say(f"  play matches: {matched.summary} in {setup['play_matches_seconds']} s")
     # What autovacuum does within minutes of such writes in production: the pages are
     # measured on tables in their steady state, not full of the dead rows just replaced.
     with connection.cursor() as cursor:
@@ -341,7 +344,7 @@ def counts_in_process(database_url: str, *, static_root: str, reps: int) -> dict
     if process.returncode != 0:
         sys.exit(f"counting queries on {database_url} failed:\n{process.stderr[-4000:]}")
     for line in process.stdout.strip().splitlines()[:-1]:
-        _say(f"  {line}")
+        say(f"  {line}")
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
@@ -502,7 +505,7 @@ def summary(values: list[float]) -> dict:
     return {
         "requests": len(values),
         "p50_ms": round(1000 * statistics.median(values), 1) if values else 0.0,
-        "p95_ms": round(1000 * _percentile(values, 0.95), 1),
+        "p95_ms": round(1000 * percentile(values, 0.95), 1),
         "max_ms": round(1000 * max(values, default=0), 1),
     }
 
@@ -634,8 +637,7 @@ def write_report(result: dict) -> None:
         "at the end.",
     ]
     section = "\n".join(lines) + "\n"
-    existing = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n"
-    REPORT.write_text(_replace_section(existing, "## Pages", section))
+    report_section_write("## Pages", section)
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -691,40 +693,40 @@ def main(argv: list[str] | None = None) -> None:
         kinds = [kind for _, kind in names]
         rep_types = [f"{kinds.count(kind)} {kind.upper()}" for kind in sorted(set(kinds))]
         population = population_size()
-        _say(
+        say(
             f"population: {population['accounts']:,} accounts, {population['events']:,} "
             f"events, {population['active_items']:,} active queue items"
         )
-        _say("collecting static files (manifest storage, as in production)…")
+        say("collecting static files (manifest storage, as in production)…")
         call_command("collectstatic", interactive=False, verbosity=0)
-        machine = scoring_bench._machine()
+        machine = machine_facts()
         connection.close()
 
         counts = {}
         for name, url in (("main", args.database_url), ("compare", args.compare_database_url)):
             if url:
-                _say(f"query counts ({name} database)…")
+                say(f"query counts ({name} database)…")
                 counts[name] = counts_in_process(url, static_root=static_root, reps=args.reps)
         compared = None
         if "compare" in counts:
             compared = counts_compare(counts["main"]["counts"], counts["compare"]["counts"])
         for label, figures in counts["main"]["counts"].items():
             other = counts.get("compare", {}).get("counts", {}).get(label)
-            _say(
+            say(
                 f"  {label}: {figures['queries']} queries, {figures['ms']} ms"
                 + (f" / {other['queries']} queries, {other['ms']} ms" if other else "")
             )
 
         # The counts emptied the cache; the beat's dossiers-warm task keeps the queue's
         # dossiers built in production (every 2 minutes): do what it does, once.
-        _say("warming the queue's dossiers (what the beat's dossiers-warm task does)…")
+        say("warming the queue's dossiers (what the beat's dossiers-warm task does)…")
         from dossiers.dossier.warm import dossiers_warm
 
         cache_server.flushdb()
         started = time.perf_counter()
         warmed = dossiers_warm()
         warm_up = {"summary": warmed.summary, "seconds": round(time.perf_counter() - started, 1)}
-        _say(f"  {warm_up['summary']} in {warm_up['seconds']} s")
+        say(f"  {warm_up['summary']} in {warm_up['seconds']} s")
         connection.close()
 
         log = RESULTS / "pages-gunicorn.log"
@@ -734,7 +736,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             server.wait_ready()
             base = f"http://127.0.0.1:{server.port}"
-            _say(f"logging in {args.reps} reps to gunicorn ({args.workers} workers)…")
+            say(f"logging in {args.reps} reps to gunicorn ({args.workers} workers)…")
             reps = [Rep(base, username, password) for username, _ in names]
             for rep in reps:
                 rep.prepare()
@@ -764,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"{kind} p95 {summary(values)['p95_ms']} ms"
                         for kind, values in out.by_kind.items()
                     )
-                    _say(f"  round {number}, {phase}: {out.requests:,} requests, {kinds}")
+                    say(f"  round {number}, {phase}: {out.requests:,} requests, {kinds}")
         finally:
             server.stop()
         failures = warm.failures + totals["trivial"].failures + totals["pages"].failures
@@ -815,20 +817,20 @@ def main(argv: list[str] | None = None) -> None:
         write_report(result)
     finally:
         shutil.rmtree(static_root, ignore_errors=True)
-    _say(
+    say(
         f"trivial p95 {trivial['p95_ms']} ms; queue p95 {load['queue']['p95_ms']} ms "
         f"({load['ratios']['queue']:.2f}×), dossier p95 {load['dossier']['p95_ms']} ms "
         f"({load['ratios']['dossier']:.2f}×); target ≤ {TARGET_RATIO:g}×"
     )
-    _say(f"wrote {REPORT.relative_to(ROOT)} and {(RESULTS / 'pages.json').relative_to(ROOT)}")
+    say(f"wrote {REPORT.relative_to(ROOT)} and {(RESULTS / 'pages.json').relative_to(ROOT)}")
     missed = [kind for kind, ratio in load["ratios"].items() if ratio > TARGET_RATIO]
     if failures:
-        _say(f"{len(failures)} requests failed (see {log.relative_to(ROOT)}):")
+        say(f"{len(failures)} requests failed (see {log.relative_to(ROOT)}):")
         for failure in failures[:20]:
-            _say(f"  {failure}")
+            say(f"  {failure}")
     unequal = compared["unequal"] if compared else []
     if unequal:
-        _say(f"query counts differ between the two population sizes: {', '.join(unequal)}")
+        say(f"query counts differ between the two population sizes: {', '.join(unequal)}")
     if missed or failures or unequal:
         sys.exit(1)
 

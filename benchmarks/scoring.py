@@ -60,11 +60,8 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate  # after the project root is importable
-from benchmarks.ingest import _replace_section, machine_facts
+from benchmarks.common import RESULTS, ROOT, machine_facts, report_section_write, say
 
-ROOT = generate.ROOT
-RESULTS = ROOT / "benchmarks" / "results"
-REPORT = ROOT / "benchmarks" / "report.md"
 FULL_TARGET = 0.5  # full rescore ÷ bare GROUP BY
 INCREMENTAL_TARGET = 0.05  # incremental ÷ full rescore
 RSS_TARGET = 1.25  # peak RSS, large ÷ small population
@@ -113,10 +110,6 @@ children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_kb": max(peak_kb, children_kb),
                   "processes": settings.PLS_SCORING_PROCESSES, "result": result.as_dict()}))
 """
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def _literal(value: str) -> str:
@@ -247,7 +240,7 @@ def bare_group_by(as_of: date, repeats: int) -> dict:
                 timings[name] = time.perf_counter() - started
                 rows[name] = fetched
         runs.append(timings)
-        _say(f"  bare GROUP BY: {sum(timings.values()):.2f} s")
+        say(f"  bare GROUP BY: {sum(timings.values()):.2f} s")
     median = statistics.median(sum(run.values()) for run in runs)
     return {
         "seconds": round(median, 3),
@@ -399,7 +392,7 @@ def _median_run(runs: list[dict]) -> dict:
 def scoring_runs(database_url: str, *, repeats: int, share: float, seed: int) -> dict:
     scoring_reset()
     first = run_worker(database_url, "full")
-    _say(
+    say(
         f"  full rescore, empty tables: {first['seconds']:.2f} s, peak RSS "
         f"{first['peak_rss_mb']} MB ({first['result']['scores_written']:,} scores written)"
     )
@@ -409,7 +402,7 @@ def scoring_runs(database_url: str, *, repeats: int, share: float, seed: int) ->
     steady = []
     for _ in range(repeats):
         steady.append(run_worker(database_url, "full"))
-        _say(
+        say(
             f"  full rescore, steady state: {steady[-1]['seconds']:.2f} s, peak RSS "
             f"{steady[-1]['peak_rss_mb']} MB"
         )
@@ -420,7 +413,7 @@ def scoring_runs(database_url: str, *, repeats: int, share: float, seed: int) ->
     for _ in range(repeats):
         scores_void()
         rewrite.append(run_worker(database_url, "full"))
-        _say(
+        say(
             f"  full rescore, every row rewritten: {rewrite[-1]['seconds']:.2f} s "
             f"({rewrite[-1]['result']['scores_written']:,} scores written)"
         )
@@ -432,7 +425,7 @@ def scoring_runs(database_url: str, *, repeats: int, share: float, seed: int) ->
         touched = usage_touch(share=share, rng=rng)
         run = run_worker(database_url, "changed") | {"touched": touched}
         incremental.append(run)
-        _say(
+        say(
             f"  incremental rescore, {touched:,} accounts touched: {run['seconds']:.3f} s "
             f"({run['result']['accounts']:,} scored)"
         )
@@ -479,18 +472,18 @@ def rollups_prepare(*, rebuild: bool) -> dict:
 
     figures: dict = {}
     if rebuild or not AccountDay.objects.exists():
-        _say("building the rollups (rollup_rebuild)…")
+        say("building the rollups (rollup_rebuild)…")
         started = time.perf_counter()
         result = rollup_rebuild()
         figures["rollup_rebuild_seconds"] = round(time.perf_counter() - started, 1)
         figures["rollup_rebuild"] = result.as_dict()
-        _say(f"  {result.summary} in {figures['rollup_rebuild_seconds']} s")
+        say(f"  {result.summary} in {figures['rollup_rebuild_seconds']} s")
         started = time.perf_counter()
         changed = accounts_arr_recompute()
         figures["arr_seconds"] = round(time.perf_counter() - started, 1)
-        _say(f"  ARR potential of {changed:,} accounts in {figures['arr_seconds']} s")
+        say(f"  ARR potential of {changed:,} accounts in {figures['arr_seconds']} s")
     elif TouchedDay.objects.exists():
-        _say("rolling up pending days…")
+        say("rolling up pending days…")
         rollup_run()
     with connection.cursor() as cursor:
         # What autovacuum does to freshly loaded tables: statistics, and the visibility map
@@ -541,20 +534,6 @@ def database_drop(url: str) -> None:
 
 
 # --- the report ----------------------------------------------------------------------------
-
-
-def _machine() -> dict:
-    from django.db import connection
-
-    facts = machine_facts()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name, setting, unit FROM pg_settings WHERE name IN "
-            "('work_mem', 'jit', 'max_parallel_workers_per_gather', 'effective_cache_size')"
-        )
-        for name, value, unit in cursor.fetchall():
-            facts["postgresql_settings"][name] = f"{value}{' ' + unit if unit else ''}"
-    return facts
 
 
 def _verdict(value: float, target: float) -> str:
@@ -672,8 +651,7 @@ def write_report(result: dict) -> None:
         f"{result['load_average']['end']} at the end: other processes shared the machine.",
     ]
     section = "\n".join(lines) + "\n"
-    existing = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n"
-    REPORT.write_text(_replace_section(existing, "## Scoring", section))
+    report_section_write("## Scoring", section)
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -741,19 +719,19 @@ def main(argv: list[str] | None = None) -> None:
     if not setup:
         setup = _previous_setup(population)
     as_of = timezone.now().date()
-    _say(f"population: {population['accounts']:,} accounts, {population['events']:,} events")
+    say(f"population: {population['accounts']:,} accounts, {population['events']:,} events")
     load_start = os.getloadavg()[0]
 
-    _say("bare GROUP BY over raw events…")
+    say("bare GROUP BY over raw events…")
     bare = bare_group_by(as_of, args.repeats)
-    _say("scoring runs (each in its own process)…")
+    say("scoring runs (each in its own process)…")
     runs = scoring_runs(
         args.database_url, repeats=args.repeats, share=args.changed_pct / 100, seed=args.seed
     )
     check = check_signals(as_of, bare.pop("_rows"))
-    _say(f"signals check: {check['mismatches']:,} of {check['accounts']:,} accounts differ")
+    say(f"signals check: {check['mismatches']:,} of {check['accounts']:,} accounts differ")
     if timezone.now().date() != as_of:
-        _say("the run crossed midnight UTC: the signals check compares different days")
+        say("the run crossed midnight UTC: the signals check compares different days")
 
     memory = None
     if not args.skip_memory:
@@ -762,7 +740,7 @@ def main(argv: list[str] | None = None) -> None:
         # Two significant digits (1,020,040 → 1,000,000): the ingest benchmark adds events
         # to the population, and the smaller one is generated once and reused.
         small_events = int(float(f"{population['events'] // factor:.2g}"))
-        _say(f"memory: a population of {small_accounts:,} accounts / {small_events:,} events…")
+        say(f"memory: a population of {small_accounts:,} accounts / {small_events:,} events…")
         url = small_population(
             args.database_url,
             accounts=small_accounts,
@@ -795,7 +773,7 @@ def main(argv: list[str] | None = None) -> None:
             "ratios": {name: round(value, 3) for name, value in ratios.items()},
             "verdict": _verdict(ratio, RSS_TARGET),
         }
-        _say(
+        say(
             f"  peak RSS, first runs {ratios['first']:.2f}×, steady state "
             f"{ratios['steady']:.2f}× ({large} MB against {small} MB)"
         )
@@ -824,11 +802,11 @@ def main(argv: list[str] | None = None) -> None:
             "incremental": round(incremental_ratio, 3),
             "incremental_verdict": _verdict(incremental_ratio, INCREMENTAL_TARGET),
         },
-        "machine": _machine(),
+        "machine": machine_facts(),
         "load_average": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
     }
     write_report(result)
-    _say(
+    say(
         f"full rescore ÷ bare GROUP BY = {full_ratio:.2f} ({result['ratios']['full_verdict']}, "
         f"≤ {FULL_TARGET}); incremental ÷ full = {incremental_ratio:.3f} "
         f"({result['ratios']['incremental_verdict']}, ≤ {INCREMENTAL_TARGET})"
