@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.domains import company_domain, email_domain, registrable_domain
 from accounts.ingest import EARLIEST, LATEST, printable
 from accounts.models import Account, AccountDomain, Contact, Deal, ImportRow, ProductUser
-from accounts.services.imports import csv_rows
+from accounts.services.imports import csv_row_storable, csv_rows
 from pls_portal.models import User
 from pls_portal.services import JobProgress
 
@@ -149,7 +149,7 @@ def _rows(path: Path, aliases: dict, raw) -> Iterator[tuple[int, dict, dict]]:
     try:
         for line, row, unreadable in csv_rows(reader):
             if unreadable:
-                yield line, {PROBLEM: unreadable}, _storable_row(row)
+                yield line, {PROBLEM: unreadable}, csv_row_storable(row)
                 continue
             if not any((v or "").strip() for k, v in row.items() if k is not None):
                 continue
@@ -162,23 +162,11 @@ def _rows(path: Path, aliases: dict, raw) -> Iterator[tuple[int, dict, dict]]:
             if nul := next((k for k, v in row.items() if k and v and "\x00" in v), None):
                 reason = f"{printable(nul)} contains a NUL character (\\u0000): not storable text"
                 fields = {PROBLEM: reason}
-            yield line, fields, _storable_row(row)
+            yield line, fields, csv_row_storable(row)
     except UnicodeDecodeError as exc:
         raise CrmImportError(
             f"{path.name} is not UTF-8 text after line {reader.line_num}: save it as CSV UTF-8"
         ) from exc
-
-
-def _storable_row(row: dict) -> dict:
-    """A raw row for ``ImportRow.row``: jsonb holds no NUL, so NULs become their escape."""
-    kept = {
-        printable(k): printable(v) if isinstance(v, str) else v
-        for k, v in row.items()
-        if k is not None
-    }
-    if row.get(None):
-        kept["_extra"] = [printable(v) for v in row[None]]
-    return kept
 
 
 def _chunks(path: Path, aliases: dict, progress: JobProgress | None):

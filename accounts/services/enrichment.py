@@ -21,11 +21,10 @@ from django.db import transaction
 
 from accounts.domains import registrable_domain
 from accounts.enrichment import get_provider, network_bounds
-from accounts.ingest import printable
 from accounts.models import Account, Firmographic, ImportRow, IPRange
 from accounts.services.arr import accounts_arr_recompute
 from accounts.services.identity import account_set_fields
-from accounts.services.imports import CSV_CELL_REASON, csv_rows
+from accounts.services.imports import CSV_CELL_REASON, csv_row_storable, csv_rows
 from pls_portal.cache import generation_bump
 from pls_portal.services import JobProgress
 
@@ -98,19 +97,6 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= SHOWN else value[:SHOWN] + "…")
 
 
-def _storable(raw: dict) -> dict:
-    """A raw row for ``ImportRow.row``: jsonb holds no NUL, so NULs become their escape;
-    cells past the header are kept under ``_extra``."""
-    row = {
-        printable(k): printable(v) if isinstance(v, str) else v
-        for k, v in raw.items()
-        if k is not None
-    }
-    if raw.get(None):
-        row["_extra"] = [printable(v) for v in raw[None]]
-    return row
-
-
 def _rows(
     path: Path, columns: dict[str, str], required: tuple[str, ...]
 ) -> Iterator[tuple[int, dict[str, str] | None, dict]]:
@@ -128,12 +114,12 @@ def _rows(
             raise ImportFileError(f"{path.name}: missing column {', '.join(missing)}")
         for number, raw, unreadable in csv_rows(reader):
             if unreadable:
-                yield number, None, _storable(raw)
+                yield number, None, csv_row_storable(raw)
                 continue
             values = {target: (raw.get(header) or "").strip() for header, target in mapping.items()}
             if not any(values.values()):
                 continue
-            yield number, values, _storable(raw)
+            yield number, values, csv_row_storable(raw)
 
 
 def _domain(value: str, column: str = "domain") -> str:

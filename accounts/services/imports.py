@@ -23,6 +23,7 @@ from accounts.ingest import (
     InvalidEvent,
     Message,
     parse_event,
+    printable,
     too_deep,
     too_deep_reason,
 )
@@ -87,6 +88,19 @@ def csv_rows(reader: csv.DictReader) -> Iterator[tuple[int, dict, str | None]]:
             yield reader.line_num, {**row, **long_cells}, CSV_CELL_REASON
         else:
             yield reader.line_num, row, None
+
+
+def csv_row_storable(row: dict) -> dict:
+    """A raw CSV row for ``ImportRow.row``: jsonb holds no NUL, so NULs become their
+    escape; cells past the header are kept under ``_extra``."""
+    kept = {
+        printable(k): printable(v) if isinstance(v, str) else v
+        for k, v in row.items()
+        if k is not None
+    }
+    if row.get(None):
+        kept["_extra"] = [printable(v) for v in row[None]]
+    return kept
 
 
 class _CountingReader(io.RawIOBase):
