@@ -85,6 +85,19 @@ def machine_facts() -> dict:
     }
 
 
+def process_stop(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM (a warm shutdown for Celery), then SIGKILL after ``timeout`` seconds;
+    nothing if it has already ended."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 # --- the server ---------------------------------------------------------------------------
 
 
@@ -151,10 +164,5 @@ class Server:
         sys.exit(f"gunicorn did not answer /healthz within {timeout:.0f} s; see {self.log.name}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_stop(self.process, timeout=30)
         self.log.close()

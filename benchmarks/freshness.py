@@ -63,6 +63,7 @@ from benchmarks.common import (
     Server,
     machine_facts,
     percentile,
+    process_stop,
     report_section_write,
     say,
     server_environment,
@@ -275,13 +276,7 @@ class Celery:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # a warm shutdown: the running task finishes
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_stop(self.process, timeout=60)  # a warm shutdown: the running task finishes
         self.log.close()
 
 

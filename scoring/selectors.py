@@ -17,16 +17,17 @@ SCORE_EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
+def active_settings_read() -> Settings:
+    """The active rule set's settings (defaults without one), read now: what services that
+    act on them use, in their own transaction."""
+    rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
+    return Settings.of(rule_set) if rule_set else Settings()
+
+
 def active_settings() -> Settings:
-    """The active rule set's settings (defaults without one), for pages: kept per data
-    generation (rule sets are watched, ``pls_portal.cache``). Services that act on them
-    read the rule set in their own transaction."""
-
-    def read() -> Settings:
-        rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
-        return Settings.of(rule_set) if rule_set else Settings()
-
-    return shared("scoring:active-settings", read)
+    """``active_settings_read`` for pages: kept per data generation (rule sets are
+    watched, ``pls_portal.cache``)."""
+    return shared("scoring:active-settings", active_settings_read)
 
 
 def score_export_rows(*, routes: list[str] | None = None) -> Iterator[list]:

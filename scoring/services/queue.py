@@ -23,7 +23,8 @@ from accounts.models import Deal
 from accounts.services.deals import deal_close, deal_open
 from pls_portal.models import RepType, Role, User
 from scoring.engine import Settings
-from scoring.models import AccountScore, QueueItem, Route, RouteChange, RuleSet, Touch
+from scoring.models import AccountScore, QueueItem, Route, RouteChange, Touch
+from scoring.selectors import active_settings_read
 
 State = QueueItem.State
 
@@ -68,11 +69,6 @@ def in_pool(user: User, item: QueueItem) -> bool:
     return item.route in (Route.AE, Route.INBOUND) or (
         item.route == Route.EXPANSION and item.owner_id in (None, user.pk)
     )
-
-
-def _settings() -> Settings:
-    rule_set = RuleSet.objects.filter(state=RuleSet.State.ACTIVE).first()
-    return Settings.of(rule_set) if rule_set else Settings()
 
 
 def _locked(item_id: int, user: User) -> QueueItem:
@@ -273,7 +269,7 @@ def queue_item_disqualify(*, item_id: int, rep: User, reason: str) -> QueueItem:
             reason=f"disqualified: {reason.strip()}",
             by=rep,
             now=timezone.now(),
-            settings=_settings(),
+            settings=active_settings_read(),
         )
     return item
 
@@ -293,7 +289,7 @@ def queue_item_hand_to_marketing(*, item_id: int, rep: User, note: str = "") -> 
             reason="handed to marketing" + (f": {note.strip()}" if note.strip() else ""),
             by=rep,
             now=timezone.now(),
-            settings=_settings(),
+            settings=active_settings_read(),
         )
     return item
 
@@ -320,7 +316,7 @@ def queue_item_hand_to_ae(*, item_id: int, rep: User, note: str) -> QueueItem:
         item.route, item.state = Route.AE, State.OPEN
         item.claimed_by = item.claimed_at = None
         item.routed_at = now
-        item.due_at = now + timedelta(hours=_settings().ae_sla_hours)
+        item.due_at = now + timedelta(hours=active_settings_read().ae_sla_hours)
         item.note = f"{item.note}\nSDR hand-over: {note.strip()}".strip()
         item.save(
             update_fields=["route", "state", "claimed_by", "claimed_at", "routed_at", "due_at",
@@ -366,7 +362,7 @@ def queue_item_close(
             reason=reason,
             by=rep,
             now=now,
-            settings=_settings(),
+            settings=active_settings_read(),
         )
     return item
 
@@ -387,7 +383,7 @@ def queue_sweep(*, now: datetime | None = None) -> SweepResult:
     items and expire unclaimed ones past twice their SLA. A fixed number of queries per
     kind whatever the number of items (one run at a time: the caller holds a lock)."""
     now = now or timezone.now()
-    settings = _settings()
+    settings = active_settings_read()
     result = SweepResult()
     with transaction.atomic():
         result.overdue = QueueItem.objects.filter(
