@@ -2,10 +2,10 @@
 (overdue first, then due time, then score), shaped as plain dicts for the templates.
 
 A page runs a fixed number of queries whatever its size: the page's item ids with the
-number of items (one query over the pool's active items), what the rows show (the
-score before today, the account's name and domain and the stored best play as
-subqueries, for those ids only), the play list for the filter and the active rule set's
-cool-down.
+number of items (one query over the pool's active items) and what the rows show (the
+claimant, the account's name and domain, the score before today and the stored best
+play, for those ids only). The play list for the filter and the active rule set's
+cool-down are kept per data generation (``pls_portal.cache.shared``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
 from accounts.models import Account, AccountDomain
+from dossiers.dossier.scope import display_name
 from playbooks.models import Play, PlayMatch
 from pls_portal.cache import shared
 from pls_portal.models import RepType, Role, User
@@ -169,14 +170,17 @@ def _pool_items(*, user: User, filters: QueueFilters, now: datetime) -> QuerySet
     return items
 
 
-def _row_items(ids: list[int], *, now: datetime) -> list[QueueItem]:
-    """The items ``ids`` with what their rows show, in the order of ``ids``: the claimant's
+def _row_items(found: list[tuple[int, bool]], *, now: datetime) -> list[QueueItem]:
+    """The items of ``found`` ((id, is overdue) as ``_pool_items`` read them), in that
+    order, with what their rows show: the claimant's
     name, the account's name and domain, the score before today and the stored best
     play. One plain query (the ORM took longer to build it than the database to run it),
     for these rows only; the item's own fields still pass through the model's
     converters (``raw``)."""
-    if not ids:
+    if not found:
         return []
+    overdue = dict(found)
+    ids = list(overdue)
     midnight = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
     at = connection.ops.adapt_datetimefield_value(midnight)
     tables = {
@@ -208,27 +212,26 @@ def _row_items(ids: list[int], *, now: datetime) -> list[QueueItem]:
     by_id = {item.pk: item for item in QueueItem.objects.raw(sql, [at, *ids])}
     ordered = [by_id[pk] for pk in ids if pk in by_id]
     for item in ordered:
-        item.is_overdue = item.first_touch_at is None and item.due_at < now
+        item.is_overdue = overdue[item.pk]
         if isinstance(item.play_matched, str):  # SQLite hands JSON back as text
             item.play_matched = json.loads(item.play_matched)
     return ordered
 
 
 def _page_number(number: int | str) -> int | None:
-    """The page asked for: not a number is the first; below 1 is the last (None), as
-    ``Paginator.get_page`` has it."""
+    """The page asked for when it is one (a whole number from 1), else None."""
     try:
         number = int(number)
     except (TypeError, ValueError):
-        return 1
+        return None
     return number if number >= 1 else None
 
 
-def _counted_page(rows: list, *, number: int, total: int) -> Page:
-    """A ``Page`` of ``rows`` out of ``total`` items (the count read with the rows)."""
-    paginator = Paginator([], PER_PAGE)
-    paginator.count = total  # a cached_property: no COUNT query
-    return Page(rows, number, paginator)
+def _page_found(pool: QuerySet[QueueItem], number: int) -> list[tuple[int, int, bool]]:
+    """(id, number of items, is overdue) of the page's items: one query."""
+    start = (number - 1) * PER_PAGE
+    rows = pool.annotate(total=Window(Count("pk"))).values_list("pk", "total", "is_overdue")
+    return list(rows[start : start + PER_PAGE])
 
 
 def queue_page(
@@ -240,25 +243,14 @@ def queue_page(
     now = now or timezone.now()
     pool = _pool_items(user=user, filters=filters, now=now)
     number = _page_number(page_number)
-    found = []
-    if number is not None:
-        start = (number - 1) * PER_PAGE
-        found = list(
-            pool.annotate(total=Window(Count("pk"))).values_list("pk", "total")[
-                start : start + PER_PAGE
-            ]
-        )
-    if found:
-        total = found[0][1]
-    else:  # past the last page (or none asked for): the last one, as get_page does
-        total = pool.count()
-        last = max(1, -(-total // PER_PAGE))
-        if total and number != last:
-            number, start = last, (last - 1) * PER_PAGE
-            found = list(pool.values_list("pk", flat=True)[start : start + PER_PAGE])
-            found = [(pk, total) for pk in found]
-        number = last if number is None or not found else number
-    items = _row_items([pk for pk, _ in found], now=now)
+    found = _page_found(pool, number) if number else []
+    paginator = Paginator([], PER_PAGE)
+    paginator.count = found[0][1] if found else pool.count()  # a cached_property
+    # Not a page, or past the last: the one Paginator.get_page picks (first or last).
+    page_number = paginator.get_page(page_number).number
+    if not found and paginator.count:
+        found = _page_found(pool, page_number)
+    items = _row_items([(pk, overdue) for pk, _total, overdue in found], now=now)
     # With nothing shown, say whether the filters hide items or the queue is empty.
     filtered_out = bool(
         not items
@@ -267,7 +259,7 @@ def queue_page(
     )
     return QueuePage(
         rows=_rows(items, user=user, now=now),
-        page=_counted_page(items, number=number, total=total),
+        page=Page(items, page_number, paginator),
         cooldown_days=cooldown_days(),
         filtered_out=filtered_out,
     )
@@ -277,7 +269,7 @@ def queue_row(*, user: User, item_id: int, now: datetime | None = None) -> dict 
     """One row as the list shows it, or None when the item left the user's queue."""
     now = now or timezone.now()
     pool = _pool_items(user=user, filters=QueueFilters(), now=now)
-    items = _row_items(list(pool.filter(pk=item_id).values_list("pk", flat=True)), now=now)
+    items = _row_items(list(pool.filter(pk=item_id).values_list("pk", "is_overdue")), now=now)
     return _rows(items, user=user, now=now)[0] if items else None
 
 
@@ -335,11 +327,16 @@ def _row(item: QueueItem, *, user: User, now: datetime, urls: dict[str, str], do
 
 
 def _claimant(item: QueueItem) -> str:
-    """Who holds the item, as ``User.get_full_name`` or the username names them."""
+    """Who holds the item, named as everywhere (``display_name``)."""
     if item.claimed_by_id is None:
         return ""
-    full = f"{item.claimant_first_name} {item.claimant_last_name}".strip()
-    return full or item.claimant_username
+    return display_name(
+        User(
+            username=item.claimant_username,
+            first_name=item.claimant_first_name,
+            last_name=item.claimant_last_name,
+        )
+    )
 
 
 def _change_text(change: int | None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,8 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.services.contacts import contact_add
-from dossiers.dossier.page import dossier_rest_get
-from dossiers.dossier.parts import page_keys, people_part, sections_part
+from dossiers.dossier.parts import page_get, people_part
 from dossiers.dossier.scope import (
     DossierNotFound,
     DossierScope,
@@ -31,7 +29,6 @@ from dossiers.dossier.scope import (
 )
 from dossiers.dossier.timeline import timeline_get
 from dossiers.dossier.touch_log import touch_log_get
-from playbooks.services import play_match_for
 from pls_portal.models import Role
 from pls_portal.permissions import rep_required, role_required
 from scoring.models import Touch
@@ -110,13 +107,11 @@ def _url(account_id: int, anchor: str = "") -> str:
     return reverse("dossiers:dossier", kwargs={"account_id": account_id}) + anchor
 
 
-def _people(
-    scope: DossierScope, *, users_total: int | None = None, hits: dict | None = None
-) -> dict:
-    """The people section: the likely buyers and the other users rendered (cached while
-    the account, its contacts and its item's buyers stay the same), and what the user
-    may do there."""
-    people = people_part(scope, timezone.now().date(), users_total=users_total, hits=hits)
+def _people(scope: DossierScope, people: dict | None = None) -> dict:
+    """The people section: the likely buyers and the other users rendered (``people``, the
+    cached part, read here when not given), and what the user may do there."""
+    if people is None:
+        people = people_part(scope, timezone.now().date())
     return {
         "buyers_html": mark_safe(people["buyers_html"]),  # noqa: S308 (our template's output)
         "users_html": mark_safe(people["users_html"]),  # noqa: S308 (our template's output)
@@ -130,20 +125,11 @@ def _people(
 
 def _page_context(request: HttpRequest, account_id: int, **forms_) -> dict:
     scope = _scope(request, account_id)
-    today = timezone.now().date()
-    # Every cached part of the page in one round trip (dossiers.dossier.parts).
-    match = play_match_for(account_id=scope.account.pk)
-    hits = cache.get_many(page_keys(scope, today, with_play=match is not None))
-    sections = sections_part(scope.account, today, hits=hits)
+    page = page_get(scope=scope, user=request.user, today=timezone.now().date())
+    sections = page.pop("sections")
     context = {
-        **dossier_rest_get(
-            scope=scope,
-            user=request.user,
-            milestones=sections["milestones"],
-            hits=hits,
-            match=match,
-        ),
-        "people": _people(scope, users_total=sections["seats"], hits=hits),
+        **page,
+        "people": _people(scope, page["people"]),
         "overview": sections["overview"],
         "score": sections["score"],
         "account_sections": mark_safe(sections["html"]),  # noqa: S308 (our template's output)

@@ -15,5 +15,6 @@ its use case:
 - ``people``: likely buyers with why, then the other users and what they did.
 - ``play``: the recommended play and its filled first message.
 - ``page``: the account sections (``account_sections_get``, which the page caches) and the
-  rest of the page (``dossier_rest_get``), each read once; ``cache``: the cached parts' keys.
+  rest of the page (``dossier_rest_get``), each read once; ``cache``: the cached parts' keys;
+  ``parts``: the cached parts and the whole page (``page_get``); ``warm``: built ahead.
 """

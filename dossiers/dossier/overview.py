@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from accounts.models import Account, AccountDomain
 from accounts.selectors_reverse_ip import anonymous_visitors_by_company
+from dossiers.dossier.scope import display_name
 
 VISITOR_DAYS = 30
 
@@ -26,14 +27,10 @@ def overview_get(*, account: Account) -> dict:
     domains = list(
         AccountDomain.objects.filter(account=account).values_list("domain", "is_primary")
     )
-    # Read here, once, rather than with every view's account (the page caches this).
+    # Read here, when the page builds this part, not with every view's account.
     related = (
-        Account.objects.filter(pk=account.pk)
-        .values("plan__name", "merged_into__name", "owner__username", "owner__first_name",
-                "owner__last_name")
-        .first()
-    ) or {}  # fmt: skip
-    owner_name = f"{related.get('owner__first_name') or ''} {related.get('owner__last_name') or ''}"
+        Account.objects.select_related("plan", "owner", "merged_into").filter(pk=account.pk).first()
+    ) or account
     inputs = account.arr_potential_inputs or {}
     shown = [(label, inputs[key]) for key, label in ARR_INPUTS if key in inputs]
     visitors = [
@@ -47,12 +44,11 @@ def overview_get(*, account: Account) -> dict:
         "industry": account.industry,
         "employees": account.employees,
         "country": account.country,
-        "plan": related.get("plan__name") or "",
+        "plan": related.plan.name if related.plan else "",
         "status": account.get_status_display(),
         "created_at": account.created_at,
-        # As display_name() names a user: full name, else username.
-        "owner": owner_name.strip() or related.get("owner__username") or "",
-        "merged_into": related.get("merged_into__name") or "",
+        "owner": display_name(related.owner),
+        "merged_into": related.merged_into.name if related.merged_into else "",
         "arr_potential": account.arr_potential,
         "arr_inputs": shown,
         "visitors": visitors,

@@ -3,8 +3,8 @@
 Two halves: the account sections (``account_sections_get``: overview, usage, milestones,
 trend, score), a function of the account's data that the page caches
 (``dossiers.dossier.cache``), and the rest (``dossier_rest_get``: the item, touch log,
-timeline and play), read on every request; the view reads the people (``people_get``) and
-caches them too."""
+timeline and play), read on every request. ``dossiers.dossier.parts.page_get`` puts
+them together with the people (``people_get``), which are cached too."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from accounts.models import Account, AccountDay
 from dossiers.charts import TREND_DAYS
 from dossiers.dossier.overview import overview_get
-from dossiers.dossier.play import LOOK_UP, play_get
+from dossiers.dossier.play import play_get
 from dossiers.dossier.scope import DossierScope, item_dict
 from dossiers.dossier.score import score_get
 from dossiers.dossier.timeline import timeline_get
@@ -47,7 +47,7 @@ def dossier_rest_get(
     user: User,
     milestones: dict,
     hits: dict | None = None,
-    match: PlayMatch | type[LOOK_UP] | None = LOOK_UP,
+    match: PlayMatch | None,
 ) -> dict:
     """The item, touch log, timeline and play (``milestones`` from the account sections,
     which the timeline shows too). The people are ``people_get``'s, read apart: the

@@ -8,16 +8,19 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
+from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Account
 from dossiers import charts
 from dossiers.dossier.cache import cached, people_key, sections_key
-from dossiers.dossier.page import account_sections_get
+from dossiers.dossier.page import account_sections_get, dossier_rest_get
 from dossiers.dossier.people import people_get
 from dossiers.dossier.play import play_context_key
 from dossiers.dossier.scope import DossierScope
+from playbooks.services import play_match_for
+from pls_portal.models import User
 
 SECTIONS_TEMPLATE = "dossiers/_account_sections.html"
 BUYERS_TEMPLATE = "dossiers/_people_buyers.html"
@@ -108,3 +111,18 @@ def page_keys(scope: DossierScope, today: date, *, with_play: bool) -> list[str]
         active = next((i for i in scope.items if i.is_active), None)
         keys.append(play_context_key(scope.account, active.buyers if active else None, today))
     return keys
+
+
+def page_get(*, scope: DossierScope, user: User, today: date) -> dict:
+    """The whole dossier of ``scope`` for ``user``: the cached parts read in one round trip
+    (built where missing), the rest read now (``dossier_rest_get``)."""
+    match = play_match_for(account_id=scope.account.pk)
+    hits = cache.get_many(page_keys(scope, today, with_play=match is not None))
+    sections = sections_part(scope.account, today, hits=hits)
+    return {
+        **dossier_rest_get(
+            scope=scope, user=user, milestones=sections["milestones"], hits=hits, match=match
+        ),
+        "sections": sections,
+        "people": people_part(scope, today, users_total=sections["seats"], hits=hits),
+    }

@@ -12,14 +12,10 @@ from accounts.models import Account
 from dossiers.dossier.cache import account_stamp, cached, key_of
 from playbooks.messages import buyer_context, message_context
 from playbooks.models import PlayMatch
-from playbooks.services import play_match_for, play_message_fill
+from playbooks.services import play_message_fill
 from pls_portal.models import User
 
 logger = logging.getLogger(__name__)
-
-
-class LOOK_UP:
-    """``play_get``'s default ``match``: read the account's best play there."""
 
 
 def play_context_key(account: Account, buyers: list | None, today: date) -> str:
@@ -53,17 +49,15 @@ def play_get(
     buyers: list | None = None,
     today: date | None = None,
     hits: dict | None = None,
-    match: PlayMatch | type[LOOK_UP] | None = LOOK_UP,
+    match: PlayMatch | None,
 ) -> dict | None:
     """The recommended play and its filled first message; a failure shows as a notice,
     never breaks the dossier. The message's context (the account's numbers, its top
     buyer: ``buyers`` are the active item's) is cached while they stay the same
     (dossiers.dossier.cache) and shared by every rep; the rep's name and the play's
-    template are filled in on each view. ``match``: the account's stored best play when
-    the caller read it (``play_match_for``), else it is read here."""
+    template are filled in on each view. ``match``: the account's stored best play
+    (``play_match_for``, which the page reads before its cached parts)."""
     try:
-        if match is LOOK_UP:
-            match = play_match_for(account_id=account.pk)
         if match is None:
             return None
         context = play_context_part(account, buyers, today or timezone.now().date(), hits=hits)

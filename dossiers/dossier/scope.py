@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import connection
-
 from accounts.models import Account, Contact
 from pls_portal.models import Role, User
 from scoring.engine import Settings
@@ -43,7 +41,7 @@ def dossier_scope(*, user: User, account_id: int) -> DossierScope:
     (the active rule set's settings are kept per data generation)."""
     # The plan, owner and merged-into account are read by the overview only when it is
     # built, not on every view of a cached dossier.
-    account = _account_read(account_id)
+    account = accounts_read([account_id]).get(account_id)
     if account is None or user.role not in (Role.REP, Role.PM, Role.ADMIN):
         raise DossierNotFound(account_id)
     items = QueueItem.objects.filter(account_id=account_id).select_related(
@@ -86,53 +84,29 @@ def dossier_scope(*, user: User, account_id: int) -> DossierScope:
     )
 
 
-def _account_read(account_id: int) -> Account | None:
-    """The account row with its score's change stamps and its contacts' count and newest
-    id, for the keys of the page's cached parts (dossiers.dossier.cache): one plain
-    query, which costs less than building two with the ORM. The stamps come back as the
-    database gives them, as ``stamps_read_many`` reads them."""
+def accounts_read(account_ids: list[int]) -> dict[int, Account]:
+    """The accounts by id, each with its score's change stamps and its contacts' count and
+    newest id, for the keys of the dossier's cached parts (dossiers.dossier.cache): one
+    plain query, for the page (one account) and the warm-up (a chunk) alike, so the
+    stamps have the same types in both."""
+    if not account_ids:
+        return {}
     account, score, contact = (
         Account._meta.db_table,
         AccountScore._meta.db_table,
         Contact._meta.db_table,
     )
+    marks = ", ".join(["%s"] * len(account_ids))
     rows = Account.objects.raw(
-        "SELECT a.*, "  # noqa: S608 (table names from the models)
+        "SELECT a.*, "  # noqa: S608 (table names from the models; the ids are parameters)
         f"(SELECT changed_at FROM {score} s WHERE s.account_id = a.id) AS score_changed_at, "
         f"(SELECT scored_at FROM {score} s WHERE s.account_id = a.id) AS score_scored_at, "
         f"(SELECT count(*) FROM {contact} c WHERE c.account_id = a.id) AS contacts_count, "
         f"(SELECT max(id) FROM {contact} c WHERE c.account_id = a.id) AS contacts_newest "
-        f"FROM {account} a WHERE a.id = %s",
-        [account_id],
+        f"FROM {account} a WHERE a.id IN ({marks})",
+        list(account_ids),
     )
-    return next(iter(rows), None)
-
-
-def stamps_read_many(accounts: list[Account]) -> None:
-    """The stamps ``dossier_scope`` reads with the account, of many accounts in two
-    queries (the dossiers' warm-up). Plain queries too, so the stamps have the same
-    types as the page's (the keys are built from them)."""
-    by_id = {account.pk: account for account in accounts}
-    if not by_id:
-        return
-    score, contact = AccountScore._meta.db_table, Contact._meta.db_table
-    marks = ", ".join(["%s"] * len(by_id))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT account_id, changed_at, scored_at FROM {score} "  # noqa: S608
-            f"WHERE account_id IN ({marks})",
-            list(by_id),
-        )
-        scores = {row[0]: row[1:] for row in cursor.fetchall()}
-        cursor.execute(
-            f"SELECT account_id, count(*), max(id) FROM {contact} "  # noqa: S608
-            f"WHERE account_id IN ({marks}) GROUP BY account_id",
-            list(by_id),
-        )
-        contacts = {row[0]: row[1:] for row in cursor.fetchall()}
-    for account_id, account in by_id.items():
-        account.score_changed_at, account.score_scored_at = scores.get(account_id, (None, None))
-        account.contacts_count, account.contacts_newest = contacts.get(account_id, (0, None))
+    return {row.pk: row for row in rows}
 
 
 def item_in_scope(scope: DossierScope, item_id: int) -> QueueItem | None:

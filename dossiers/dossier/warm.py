@@ -21,11 +21,10 @@ from datetime import datetime
 from django.core.cache import cache
 from django.utils import timezone
 
-from accounts.models import Account
 from dossiers.dossier.cache import REFRESH, TTL
 from dossiers.dossier.parts import page_keys, people_part, sections_part
 from dossiers.dossier.play import play_context_part
-from dossiers.dossier.scope import DossierScope, stamps_read_many
+from dossiers.dossier.scope import DossierScope, accounts_read
 from playbooks.models import PlayMatch
 from scoring.models import QueueItem
 
@@ -66,8 +65,7 @@ def dossiers_warm(
         chunk = [found[pk] for pk in order[start : start + CHUNK] if pk in found]
         chunk = [item for item in chunk if item.is_active]
         ids = [item.account_id for item in chunk]
-        accounts = Account.objects.in_bulk(ids)
-        stamps_read_many(list(accounts.values()))
+        accounts = accounts_read(ids)
         with_play = set(
             PlayMatch.objects.filter(account_id__in=ids, play__is_active=True).values_list(
                 "account_id", flat=True
